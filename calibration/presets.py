@@ -14,10 +14,10 @@ Bad input raises `calibration.errors.InputError` naming the file, the 1-based li
 whole) and the field. The CSV files are read with every column as text (`0`, `1`, `None` are labels).
 
 `limit` draws a *balanced* stratified sample: the strata (HateXplain: majority label; HateCheck:
-functionality; OpenAI: first positive category, else `allow` / `unknown`) get equal shares of `limit`
-(a stratum smaller than its share gives its leftover to the others; the remainder goes to the strata
-first in name order), and the items of each stratum are drawn with `random.Random(seed)`, which is
-stable across Python versions. Items keep their source order; judgements are those of the drawn items.
+functionality; OpenAI: rarest positive category, else `allow` / `unknown`; see `sample_stratum`) get
+equal shares of `limit` (a stratum smaller than its share gives its leftover to the others; the
+remainder goes to the strata first in name order), and the items of each stratum are drawn with
+`random.Random(seed)`, which is stable across Python versions. Items keep their source order; judgements are those of the drawn items.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = [
     "load_openai_moderation",
     "load_preset",
     "openai_moderation_policy",
+    "sample_stratum",
 ]
 
 # Stop collecting issues after this many; one bad column would otherwise list thousands of rows.
@@ -860,6 +861,15 @@ def openai_moderation_policy() -> Policy:
     )
 
 
+# Sampling strata: the rarest positive category (by count of 1s in the full set: V2 24, H2 41, SH 51, HR 76,
+# S3 85, V 94, H 162, S 237), so that a small sample still has positives of every category.
+_OPENAI_STRATUM_ORDER = ["V2", "H2", "SH", "HR", "S3", "V", "H", "S"]
+
+
+def _openai_stratum(positive: list[str], label: str | None) -> str:
+    return next((c for c in _OPENAI_STRATUM_ORDER if c in positive), None) or label or "unknown"
+
+
 def _openai_label(codes: dict[str, int | None]) -> str | None:
     values = [codes.get(c) for c in _OPENAI_CODES]
     if 1 in values:
@@ -924,11 +934,14 @@ def load_openai_moderation(
     _check_unique_ids(items_path, [(ln, i) for ln, i, _, _, _ in parsed], issues)
     _raise_if(issues)
 
-    def stratum(codes: dict[str, int | None]) -> str:
-        first = next((c for c in _OPENAI_CODES if codes[c] == 1), None)
-        return first or (_openai_label(codes) or "unknown")
-
-    keep = _balanced_sample([stratum(c) for _, _, _, c, _ in parsed], limit, seed)
+    keep = _balanced_sample(
+        [
+            _openai_stratum([k for k in _OPENAI_CODES if c[k] == 1], _openai_label(c))
+            for _, _, _, c, _ in parsed
+        ],
+        limit,
+        seed,
+    )
     items: list[Item] = []
     for pos in keep:
         lineno, item_id, text, codes, source_line = parsed[pos]
@@ -997,6 +1010,19 @@ def load_openai_moderation(
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+def sample_stratum(name: str, item: Item) -> str:
+    """The stratum `limit` sampling puts an item of preset `name` in (see the module docstring)."""
+    if name == "hatexplain":
+        return item.metadata.get("majority_label") or ""
+    if name == "hatecheck":
+        return item.metadata["functionality"]
+    if name == "openai_moderation":
+        gold = item.gold or Gold()
+        return _openai_stratum(gold.areas, gold.label)
+    raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+
 
 PRESETS: dict[str, Callable[..., Preset]] = {
     "hatexplain": load_hatexplain,
