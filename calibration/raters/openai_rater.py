@@ -1,0 +1,107 @@
+"""The LLM rater for any OpenAI-compatible endpoint (OpenAI, Azure OpenAI's v1 API, vLLM, Ollama, the
+llama.cpp server), on the official `openai` SDK's `AsyncOpenAI`.
+
+The SDK's own retries are off (`max_retries=0`): `limits.call_with_retries` does every retry, honouring
+`Retry-After`. Requests go through `with_raw_response` so that the exact response body is what the call
+log keeps and what a cache hit reads back.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from calibration.models import Policy
+from calibration.raters.base import RaterConfig
+from calibration.raters.limits import InvalidResponse
+from calibration.raters.llm import TOP_LOGPROBS, YES_NO_MAX_TOKENS, Answer, LLMRater
+from calibration.raters.prompts import PromptTemplate, response_schema
+
+
+class OpenAIRater(LLMRater):
+    """`rate(items, policy)` with chat completions at `config.base_url`."""
+
+    provider = "openai"
+
+    def __init__(self, config: RaterConfig, *, template: PromptTemplate | None = None, api_key: str | None = None):
+        super().__init__(config, template=template)
+        # Read now so that a missing variable stops the run before any call; kept in memory only.
+        self._api_key = api_key or config.api_key()
+        self.client: Any = None
+
+    async def _open(self) -> None:
+        from openai import AsyncOpenAI
+
+        self.client = AsyncOpenAI(
+            api_key=self._api_key, base_url=self.config.base_url, max_retries=0, timeout=self.config.timeout
+        )
+
+    async def _close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    def _response_format(self, policy: Policy) -> dict[str, Any] | None:
+        fmt = self.config.response_format
+        if fmt == "none":
+            return None
+        if fmt == "json_object":
+            return {"type": "json_object"}
+        schema = response_schema(policy)
+        if fmt == "json_object_with_schema":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "judgement", "strict": True, "schema": schema}}
+
+    def _payload(self, messages: list[dict[str, str]], policy: Policy, *, yes_no: bool) -> dict[str, Any]:
+        c = self.config
+        p: dict[str, Any] = {"model": c.model, "messages": messages}
+        if c.temperature is not None:
+            p["temperature"] = c.temperature
+        if c.seed is not None:
+            p["seed"] = c.seed
+        if yes_no:
+            p["max_tokens"] = min(c.max_tokens, YES_NO_MAX_TOKENS)
+            if c.logprobs:
+                p["logprobs"] = True
+                p["top_logprobs"] = TOP_LOGPROBS
+        else:
+            p["max_tokens"] = c.max_tokens
+            fmt = self._response_format(policy)
+            if fmt is not None:
+                p["response_format"] = fmt
+        if c.extra_body:
+            p["extra_body"] = c.extra_body
+        return p
+
+    async def _send(self, payload: dict[str, Any]) -> str:
+        if self.client is None:
+            await self._open()
+        raw = await self.client.chat.completions.with_raw_response.create(**payload)
+        return raw.http_response.text
+
+    def _read(self, body: str) -> Answer:
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError as e:
+            raise InvalidResponse(f"not JSON ({e.msg}): {body[:200]!r}") from None
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not choices or not isinstance(choices[0], dict):
+            raise InvalidResponse(f"no choices in the response: {body[:200]!r}")
+        choice = choices[0]
+        msg = choice.get("message") or {}
+        top = None
+        lp = choice.get("logprobs") or {}
+        for tok in lp.get("content") or []:
+            if str(tok.get("token", "")).strip():  # the first token that is not blank
+                top = [(t["token"], float(t["logprob"])) for t in tok.get("top_logprobs") or []]
+                top = top or [(tok["token"], float(tok["logprob"]))]
+                break
+        usage = data.get("usage") or {}
+        return Answer(
+            content=msg.get("content"),
+            refusal=msg.get("refusal"),
+            finish_reason=choice.get("finish_reason"),
+            top_logprobs=top,
+            tokens_in=usage.get("prompt_tokens"),
+            tokens_out=usage.get("completion_tokens"),
+        )
