@@ -1,0 +1,1 @@
+"""Agreement statistics (placeholder while the package is being assembled)."""
