@@ -150,6 +150,17 @@ def readme(name: str, preset: Preset, total: int, shared_readme: str, has_rating
             pos = sum(a.id in it.gold.areas for it in preset.items if it.gold)
             unk = sum(a.id in it.gold.unknown_areas for it in preset.items if it.gold)
             lines.append(f"- `{a.id}` ({a.title}): 1 for {pos}, unknown for {unk}.")
+    texts = Counter(it.text for it in preset.items)
+    dup = sum(1 for n in texts.values() if n > 1)
+    if dup:
+        lines.append(
+            f"- Texts that occur more than once: {dup} (each occurrence is its own item in the source, and here)."
+        )
+    if name == "hatecheck":
+        lines.append(
+            "- The 11 non-hateful functionalities (`_nh`) have no gold areas, by design: gold areas are violated "
+            "areas, and their cases violate nothing."
+        )
     if has_ratings:
         raters = {j.rater_id for j in preset.judgements}
         lines.append(
