@@ -124,9 +124,11 @@ def _read_text(path: Path) -> str:
         raise InputError.at(path, line, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def _read_jsonl(path: Path, issues: list[Issue]) -> list[tuple[int, dict[str, Any]]]:
+    """The JSON objects of the file with their line numbers; bad lines go to `issues` (checked by the caller
+    together with the field checks, so one run reports both)."""
     rows: list[tuple[int, dict[str, Any]]] = []
-    issues: list[Issue] = []
+    start = len(issues)
     for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
@@ -141,11 +143,9 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 issues.append(
                     Issue(str(path), lineno, None, f"expected a JSON object, got {type(obj).__name__}")
                 )
-        if len(issues) >= _MAX_ISSUES:
+        if len(issues) - start >= _MAX_ISSUES:
             break
-    if issues:
-        raise InputError(issues)
-    if not rows:
+    if not rows and len(issues) == start:
         raise InputError.at(path, 0, None, "no items: the file is empty")
     return rows
 
@@ -364,7 +364,7 @@ def load_hatexplain(data_dir: str | Path, *, limit: int | None = None, seed: int
 
     issues: list[Issue] = []
     parsed: list[tuple[int, str, str, dict[str, Any]]] = []
-    for lineno, obj in _read_jsonl(items_path):
+    for lineno, obj in _read_jsonl(items_path, issues):
         item_id = _str_field(items_path, lineno, obj, "item_id", issues)
         text = _str_field(items_path, lineno, obj, "text", issues)
         if item_id is None or text is None:
@@ -670,7 +670,7 @@ def load_hatecheck(data_dir: str | Path, *, limit: int | None = None, seed: int 
 
     issues: list[Issue] = []
     parsed: list[tuple[int, dict[str, Any]]] = []
-    for lineno, obj in _read_jsonl(items_path):
+    for lineno, obj in _read_jsonl(items_path, issues):
         item_id = _str_field(items_path, lineno, obj, "item_id", issues)
         text = _str_field(items_path, lineno, obj, "text", issues)
         func = obj.get("functionality")
@@ -900,7 +900,7 @@ def load_openai_moderation(
 
     issues: list[Issue] = []
     parsed: list[tuple[int, str, str, dict[str, int | None], Any]] = []
-    for lineno, obj in _read_jsonl(items_path):
+    for lineno, obj in _read_jsonl(items_path, issues):
         item_id = _str_field(items_path, lineno, obj, "item_id", issues)
         text = _str_field(items_path, lineno, obj, "text", issues)
         gold = obj.get("gold")
