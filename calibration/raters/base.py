@@ -34,11 +34,12 @@ from calibration.models import Item, Judgement, Policy, RaterKind
 RaterType = Literal["openai", "langchain", "baseline"]
 PromptMode = Literal["json", "yes_no"]
 # How the JSON answer is requested from an OpenAI-compatible endpoint:
+# - auto (default): json_schema; if the endpoint rejects it, json_object_with_schema for the rest of the run
 # - json_schema: `{"type": "json_schema", "json_schema": {...}}` (OpenAI, Azure OpenAI, vLLM, Ollama)
 # - json_object_with_schema: `{"type": "json_object", "schema": {...}}` (llama-cpp-python's server, which
 #   rejects json_schema but constrains the output with a grammar built from the schema)
 # - json_object: plain JSON mode; none: no response_format (the prompt alone asks for JSON)
-ResponseFormat = Literal["json_schema", "json_object_with_schema", "json_object", "none"]
+ResponseFormat = Literal["auto", "json_schema", "json_object_with_schema", "json_object", "none"]
 
 # A key for servers that ignore it (llama.cpp, vLLM, Ollama). Not a secret.
 LOCAL_DUMMY_KEY = "sk-local-no-key"
@@ -93,7 +94,7 @@ class RaterConfig(BaseModel):
     base_url: str | None = None
     template: str = "classify_json.j2"
     mode: PromptMode | None = None
-    response_format: ResponseFormat = "json_schema"
+    response_format: ResponseFormat = "auto"
     temperature: float | None = Field(0.0, ge=0, le=2)
     seed: int | None = None
     max_tokens: int = Field(300, ge=1)

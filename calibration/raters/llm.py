@@ -248,6 +248,10 @@ class LLMRater(Rater):
     def _read(self, body: str) -> Answer:
         """Read a raw response body (fresh or from the cache)."""
 
+    def request_log(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The request as sent, for the call log (differs from the keyed payload when a fallback applies)."""
+        return payload
+
     # ---- keys and calls ---------------------------------------------------------------------------
     def policy_hash(self, policy: Policy) -> str:
         h = self._policy_hashes.get(id(policy))
@@ -328,7 +332,7 @@ class LLMRater(Rater):
         rec: dict[str, Any] = {
             "cache_key": key, "rater_id": self.config.id, "model": self.config.model or self.provider,
             "base_url": _public_url(self.config.base_url), "template_hash": self.template.hash,
-            "policy_hash": self.policy_hash(policy), "item_id": item.item_id, "request": payload,
+            "policy_hash": self.policy_hash(policy), "item_id": item.item_id, "request": self.request_log(payload),
             "latency_ms": round(latency[0], 3), "attempts": out.attempts,
         }  # fmt: skip
         if out.failure is not None:

@@ -28,6 +28,8 @@ class OpenAIRater(LLMRater):
         # Read now so that a missing variable stops the run before any call; kept in memory only.
         self._api_key = api_key or config.api_key()
         self.client: Any = None
+        # What goes on the wire for a JSON-schema request; `auto` switches it when the endpoint says no.
+        self._wire_format = "json_schema"
 
     async def _open(self) -> None:
         from openai import AsyncOpenAI
@@ -50,6 +52,7 @@ class OpenAIRater(LLMRater):
         schema = response_schema(policy)
         if fmt == "json_object_with_schema":
             return {"type": "json_object", "schema": schema}
+        # `auto` is keyed as json_schema: both ask for the same schema-constrained answer.
         return {"type": "json_schema", "json_schema": {"name": "judgement", "strict": True, "schema": schema}}
 
     def _payload(self, messages: list[dict[str, str]], policy: Policy, *, yes_no: bool) -> dict[str, Any]:
@@ -73,11 +76,42 @@ class OpenAIRater(LLMRater):
             p["extra_body"] = c.extra_body
         return p
 
+    def _wire(self, payload: dict[str, Any]) -> dict[str, Any]:
+        rf = payload.get("response_format")
+        if self.config.response_format != "auto" or not rf or rf.get("type") != "json_schema":
+            return payload
+        if self._wire_format == "json_object_with_schema":
+            return {**payload, "response_format": {"type": "json_object", "schema": rf["json_schema"]["schema"]}}
+        return payload
+
+    def request_log(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._wire(payload)
+
     async def _send(self, payload: dict[str, Any]) -> str:
         if self.client is None:
             await self._open()
-        raw = await self.client.chat.completions.with_raw_response.create(**payload)
+        wire = self._wire(payload)
+        try:
+            raw = await self.client.chat.completions.with_raw_response.create(**wire)
+        except Exception as exc:
+            if wire is payload and self._rejects_json_schema(exc):
+                # llama-cpp-python's server (0.3.x) only knows {"type": "json_object", "schema": ...}.
+                self._wire_format = "json_object_with_schema"
+                raw = await self.client.chat.completions.with_raw_response.create(**self._wire(payload))
+            else:
+                raise
         return raw.http_response.text
+
+    def _rejects_json_schema(self, exc: Exception) -> bool:
+        if self.config.response_format != "auto" or self._wire_format != "json_schema":
+            return False
+        status = getattr(exc, "status_code", None)
+        response = getattr(exc, "response", None)
+        try:
+            body = response.text if response is not None else ""
+        except Exception:
+            body = ""
+        return status in (400, 422, 500) and "json_schema" in body
 
     def _read(self, body: str) -> Answer:
         try:
