@@ -22,7 +22,9 @@ from calibration.models import Item, Judgement, Policy
 from calibration.presets import PRESETS, Preset, load_preset
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("CALIBRATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+SHARED = Path(
+    os.environ.get("CALIBRATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 pytestmark = pytest.mark.skipif(
     not all((SHARED / name / "items.jsonl.gz").is_file() for name in PRESETS),
@@ -99,7 +101,9 @@ def test_hatexplain_policy_and_areas(hatexplain):
     used = {a for j in hatexplain.judgements for a in j.areas}
     assert used == set(pol.area_ids)
     order = {a: k for k, a in enumerate(pol.area_ids)}
-    assert all([order[a] for a in j.areas] == sorted({order[a] for a in j.areas}) for j in hatexplain.judgements)
+    assert all(
+        [order[a] for a in j.areas] == sorted({order[a] for a in j.areas}) for j in hatexplain.judgements
+    )
 
 
 def test_hatexplain_judgements_carry_the_annotators_targets(hatexplain):
