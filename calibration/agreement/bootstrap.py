@@ -35,7 +35,8 @@ class Statistic:
 
     def value(self) -> float:
         sums = [np.asarray(b.sum(axis=0)).reshape(1, -1) for b in self.blocks]
-        return float(self.reduce(sums)[0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(self.reduce(sums)[0])
 
 
 @dataclass(frozen=True)
