@@ -98,17 +98,17 @@ def import_golden(
             judgements = read_ratings(ratings_path, gs.policy, gs.item_ids())
     except InputError as e:
         fail_input(e)
-    store = _open_store(db)
-    try:
-        s = store.import_golden_set(gs.name, gs.policy, gs.items, source=str(path), judgements=judgements,
-                                    round=round, replace=replace)  # fmt: skip
-    except StoreError as e:
-        fail(str(e))
-    what = "unchanged" if s.unchanged and not s.judgements_added else f"{s.items_added} items added"
-    console.print(
-        f"golden set [bold]{gs.name}[/]: {what}; {s.judgements_added} judgements added "
-        f"({s.judgements_unchanged} already there) in {store.display_url}"
-    )
+    with _open_store(db) as store:
+        try:
+            s = store.import_golden_set(gs.name, gs.policy, gs.items, source=str(path), judgements=judgements,
+                                        round=round, replace=replace)  # fmt: skip
+        except StoreError as e:
+            fail(str(e))
+        what = "unchanged" if s.unchanged and not s.judgements_added else f"{s.items_added} items added"
+        console.print(
+            f"golden set [bold]{gs.name}[/]: {what}; {s.judgements_added} judgements added "
+            f"({s.judgements_unchanged} already there) in {store.display_url}"
+        )
 
 
 @import_app.command("ratings")
@@ -128,19 +128,19 @@ def import_ratings(
         fail(f"--layout must be long or wide, not {layout!r}")
     if rater_kind not in ("human", "llm", "model"):
         fail(f"--rater-kind must be human, llm or model, not {rater_kind!r}")
-    store = _open_store(db)
-    try:
-        gs = store.golden_set(golden_set)
-        judgements = read_ratings(path, gs.policy, gs.item_ids(), layout=layout, rater_kind=rater_kind)
-        s = store.add_judgements(golden_set, judgements, round=round, replace=replace)
-    except InputError as e:
-        fail_input(e)
-    except StoreError as e:
-        fail(str(e))
-    console.print(
-        f"{s.judgements_added} judgements added ({s.judgements_unchanged} already there) to round "
-        f"[bold]{round}[/] of {golden_set} from {len(s.raters)} raters"
-    )
+    with _open_store(db) as store:
+        try:
+            gs = store.golden_set(golden_set)
+            judgements = read_ratings(path, gs.policy, gs.item_ids(), layout=layout, rater_kind=rater_kind)
+            s = store.add_judgements(golden_set, judgements, round=round, replace=replace)
+        except InputError as e:
+            fail_input(e)
+        except StoreError as e:
+            fail(str(e))
+        console.print(
+            f"{s.judgements_added} judgements added ({s.judgements_unchanged} already there) to round "
+            f"[bold]{round}[/] of {golden_set} from {len(s.raters)} raters"
+        )
 
 
 def _parse_label_map(value: str | None) -> dict[str, str]:
@@ -180,12 +180,12 @@ def import_hf(
                               areas_column=areas_column, label_map=_parse_label_map(label_map), source=path)  # fmt: skip
     except InputError as e:
         fail_input(e)
-    store = _open_store(db)
-    try:
-        s = store.import_golden_set(name, pol, items, source=f"hf:{path}:{split}", replace=replace)
-    except StoreError as e:
-        fail(str(e))
-    console.print(f"golden set [bold]{name}[/]: {s.items_added} items added from {path} ({split or 'all'})")
+    with _open_store(db) as store:
+        try:
+            s = store.import_golden_set(name, pol, items, source=f"hf:{path}:{split}", replace=replace)
+        except StoreError as e:
+            fail(str(e))
+        console.print(f"golden set [bold]{name}[/]: {s.items_added} items added from {path} ({split or 'all'})")
 
 
 @import_app.command("preset")
@@ -206,23 +206,23 @@ def import_preset(
         p = load_preset(preset, data_dir, limit=limit)
     except InputError as e:
         fail_input(e)
-    store = _open_store(db)
-    try:
-        s = store.import_golden_set(name or preset, p.policy, p.items, source=str(data_dir), judgements=p.judgements,
-                                    replace=replace)  # fmt: skip
-    except StoreError as e:
-        fail(str(e))
-    console.print(f"golden set [bold]{name or preset}[/]: {s.items_added} items, {s.judgements_added} judgements")
+    with _open_store(db) as store:
+        try:
+            s = store.import_golden_set(name or preset, p.policy, p.items, source=str(data_dir), judgements=p.judgements,
+                                        replace=replace)  # fmt: skip
+        except StoreError as e:
+            fail(str(e))
+        console.print(f"golden set [bold]{name or preset}[/]: {s.items_added} items, {s.judgements_added} judgements")
 
 
 @app.command("sets")
 def list_sets(db: DbOption = None) -> None:
     """List the golden sets in the store."""
-    store = _open_store(db)
-    table = Table("golden set", "policy", "version", "items")
-    for row in store.list_golden_sets():
-        table.add_row(row["name"], row["policy_id"], row["version"], str(row["items"]))
-    console.print(table)
+    with _open_store(db) as store:
+        table = Table("golden set", "policy", "version", "items")
+        for row in store.list_golden_sets():
+            table.add_row(row["name"], row["policy_id"], row["version"], str(row["items"]))
+        console.print(table)
 
 
 @app.command()

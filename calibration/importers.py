@@ -16,7 +16,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from calibration.errors import InputError, Issue
-from calibration.golden import MAX_ERRORS, _iter_csv, _iter_jsonl, _iter_parquet, _pydantic_issues, _split_list
+from calibration.golden import (
+    MAX_ERRORS,
+    _iter_csv,
+    _iter_jsonl,
+    _iter_parquet,
+    _pydantic_issues,
+    _split_list,
+)
 from calibration.models import Gold, Item, Judgement, Policy
 from calibration.textio import read_text
 
