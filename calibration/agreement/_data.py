@@ -189,6 +189,16 @@ def _fail(source: str | None, row: int | None, column: str | None, message: str)
     raise ValueError(f"{where}{col}: {message}")
 
 
+def _objects(values: Any) -> np.ndarray:
+    """A 1-D object array of plain Python values (np.int64(1) -> 1), for ids in messages and JSON."""
+    values = np.asarray(values)
+    if values.dtype == object:  # already Python objects (str, tuples of a MultiIndex, ...)
+        return values
+    out = np.empty(len(values), dtype=object)
+    out[:] = values.tolist()
+    return out
+
+
 def _is_long(frame: Any) -> bool:
     return isinstance(frame, pd.DataFrame) and set(REQUIRED_COLUMNS) <= set(map(str, frame.columns))
 
@@ -303,6 +313,7 @@ def _from_long(
         columns[name] = arr
     item, item_ids = pd.factorize(columns["item_id"], sort=False)
     rater, rater_ids = pd.factorize(columns["rater_id"], sort=False)
+    item_ids, rater_ids = _objects(item_ids), _objects(rater_ids)
     codes, uniques = pd.factorize(columns["label"], sort=False)
     label, cats = _scale(np.asarray(uniques, dtype=object), cats, codes, source, rows)
     item = item.astype(np.int64, copy=False)
@@ -314,8 +325,8 @@ def _from_long(
         item=item,
         rater=rater,
         label=label,
-        item_ids=np.asarray(item_ids, dtype=object),
-        rater_ids=np.asarray(rater_ids, dtype=object),
+        item_ids=item_ids,
+        rater_ids=rater_ids,
         categories=cats,
         values=_values(cats),
         row=rows,
@@ -357,8 +368,8 @@ def _check_duplicates(
 
 def _from_matrix(matrix: Any, cats: tuple[Any, ...] | None) -> Ratings:
     if isinstance(matrix, pd.DataFrame):
-        item_index = np.asarray(matrix.index, dtype=object)
-        rater_index = np.asarray(matrix.columns, dtype=object)
+        item_index = _objects(matrix.index)
+        rater_index = _objects(matrix.columns)
         values = matrix.to_numpy()
     else:
         values = np.asarray(matrix)
