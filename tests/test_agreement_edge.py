@@ -33,7 +33,7 @@ def test_category_order_is_the_users_not_sorted() -> None:
         [
             (i, r, lab)
             for i, labs in enumerate(["aab", "bbc", "ccc", "abc", "bba"])
-            for r, lab in zip("xyz", labs)
+            for r, lab in zip("xyz", labs, strict=True)
         ]
     )
     data = A.as_ratings(ratings, categories=["c", "a", "b"])
