@@ -79,7 +79,7 @@ class BaselineSettings(BaseModel):
     C: float = Field(4.0, gt=0)
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)
-    max_features: int | None = Field(50_000, ge=1)
+    hash_features: int = Field(2**18, ge=1024)  # hashed n-gram columns per analyser (word, char)
 
 
 class RaterConfig(BaseModel):
