@@ -412,7 +412,7 @@ def _two_rater_prepare(
     data, w, wlabel, bad = _prepare(ratings, categories, weights, name)
     if bad is not None:
         return bad
-    reason = _two_rater_reason(data) or common_reason(data)
+    reason = common_reason(data) or _two_rater_reason(data)
     if reason:
         return undefined(name, reason, weights=wlabel)
     pt = pair_table(data)
