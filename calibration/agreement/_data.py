@@ -122,7 +122,7 @@ class Ratings:
     @cached_property
     def per_item(self) -> np.ndarray:
         """Number of ratings of each item."""
-        return np.bincount(self.item, minlength=self.n_items)
+        return self.counts.sum(axis=1)
 
     @cached_property
     def rater_counts(self) -> np.ndarray:
@@ -273,7 +273,10 @@ def _scale(
         cats = tuple(_sort_labels(uniques))
     lookup = {c: k for k, c in enumerate(cats)}
     recode = np.array([lookup.get(u, -1) for u in uniques], dtype=np.int64)
-    label = recode[codes] if len(codes) else codes.astype(np.int64)
+    if np.array_equal(recode, np.arange(len(recode))):
+        label = codes.astype(np.int64, copy=False)  # already in scale order (sorted fast path)
+    else:
+        label = recode[codes] if len(codes) else codes.astype(np.int64)
     if (recode < 0).any():
         bad = int(np.flatnonzero(label < 0)[0])
         shown = ", ".join(map(str, cats))
@@ -375,32 +378,58 @@ def _from_matrix(matrix: Any, cats: tuple[Any, ...] | None) -> Ratings:
         values = np.asarray(matrix)
         if values.ndim != 2:
             raise ValueError(f"ratings: expected an items x raters matrix (2-D), got {values.ndim}-D")
-        item_index = np.arange(values.shape[0], dtype=object)
-        rater_index = np.arange(values.shape[1], dtype=object)
+        item_index = np.arange(values.shape[0])  # plain positions; converted to objects lazily
+        rater_index = _objects(np.arange(values.shape[1]))
     if values.ndim != 2 or values.size == 0:
         raise ValueError("ratings: no ratings (empty matrix)")
-    missing = _missing_mask(values)
-    present = ~missing
-    empty_raters = np.flatnonzero(~present.any(axis=0))
+    present = ~_missing_mask(values)
+    n_rows, n_cols = values.shape
+    flat = np.flatnonzero(present)  # row-major, the same order as values[present]
+    item = flat // n_cols
+    rater = flat - item * n_cols
+    empty_raters = np.flatnonzero(np.bincount(rater, minlength=n_cols) == 0)
     if len(empty_raters):
         raise ValueError(f"ratings: rater column {rater_index[empty_raters[0]]!r} has no ratings")
-    rated_items = np.flatnonzero(present.any(axis=1))
-    if len(rated_items) == 0:
+    if len(flat) == 0:
         raise ValueError("ratings: no ratings (every cell is missing)")
-    sub = present[rated_items]
-    item, rater = np.nonzero(sub)
-    raw = values[rated_items][item, rater]
-    codes, uniques = pd.factorize(raw, sort=False)
-    label, cats = _scale(np.asarray(uniques, dtype=object), cats, codes, None, None)
+    rated = np.bincount(item, minlength=n_rows) > 0
+    if not rated.all():  # items without any rating are dropped
+        item = (np.cumsum(rated) - 1)[item]
+        item_index = item_index[rated]
+    raw = values.ravel().take(flat) if values.flags.c_contiguous else values[present]
+    codes, uniques = _factorize_values(raw)
+    label, cats = _scale(uniques, cats, codes, None, None)
     return Ratings(
-        item=item.astype(np.int64),
-        rater=rater.astype(np.int64),
+        item=item,
+        rater=rater,
         label=label,
-        item_ids=item_index[rated_items],
+        item_ids=item_index,
         rater_ids=rater_index,
         categories=cats,
         values=_values(cats),
     )
+
+
+def _factorize_values(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and uniques (object array) of a 1-D array of labels.
+
+    Whole-number floats / ints in a modest range (the usual coded scale) take a bincount path,
+    several times faster than hashing; anything else goes through `pd.factorize`.
+    """
+    if raw.dtype.kind in "iuf" and len(raw):
+        lo, hi = raw.min(), raw.max()
+        if hi - lo < 1_000_000:
+            iv = raw.astype(np.int64) if raw.dtype.kind == "f" else raw.astype(np.int64, copy=False)
+            if raw.dtype.kind != "f" or np.array_equal(iv, raw):
+                base = int(iv.min())
+                shifted = iv - base
+                used = np.flatnonzero(np.bincount(shifted))
+                lookup = np.empty(int(shifted.max()) + 1, dtype=np.int64)
+                lookup[used] = np.arange(len(used))
+                kind = float if raw.dtype.kind == "f" else int
+                return lookup[shifted], _objects(np.array([kind(v + base) for v in used]))
+    codes, uniques = pd.factorize(raw, sort=False)
+    return codes, np.asarray(uniques, dtype=object)
 
 
 def read_ratings_csv(path: str | Path) -> pd.DataFrame:

@@ -82,10 +82,19 @@ def distance_matrix(level: str, data: Ratings, nc: np.ndarray | None = None) -> 
 
 
 def _pairable_counts(data: Ratings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(counts, ratings per item, mask) of the items rated at least twice (cached per Ratings)."""
+    cached = data.__dict__.get("_pairable")
+    if cached is not None:
+        return cached
     counts = data.counts
     m = data.per_item
     keep = m >= 2
-    return counts[keep].astype(float), m[keep].astype(float), keep
+    if keep.all():
+        out = counts.astype(float), m.astype(float), keep
+    else:
+        out = counts[keep].astype(float), m[keep].astype(float), keep
+    data.__dict__["_pairable"] = out
+    return out
 
 
 def coincidences(data: Ratings) -> np.ndarray:
