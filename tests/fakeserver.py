@@ -1,0 +1,331 @@
+"""A scripted OpenAI-compatible chat-completions server on 127.0.0.1, for tests and benchmarks.
+
+Real HTTP (ThreadingHTTPServer, HTTP/1.1 keep-alive), so the real `openai` SDK talks to it. Each request
+is answered by the next scripted action whose `match` text occurs in the prompt, else by `responder`
+(default: a valid answer built from the request's schema). Every request is logged with its start and
+end times, the prompt, the Authorization header and the outcome:
+
+- `answered`: a response was written;
+- `dropped`: the connection was closed without a response (scripted, or held then dropped);
+- `hung`: scripted `hang`: no response until the client gave up, then the connection was closed;
+- `aborted`: writing the response failed (the client had gone).
+
+`hold()` makes new responses wait; `drop_held()` closes those connections unanswered; `release()` lets
+them through. Run as a script (`python tests/fakeserver.py --latency 0.2`) it prints `PORT <n>` and
+serves, with `GET /_admin/log` (the log without bodies), `GET /_admin/stats`, `POST /_admin/reset`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Action:
+    """One scripted response."""
+
+    kind: str = "ok"  # ok | status | hang | drop | raw
+    content: str | None = None  # ok: message content (None: build from the request)
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None  # status / raw: the body as sent
+    finish_reason: str = "stop"
+    refusal: str | None = None
+    delay: float = 0.0  # before answering (hang: how long before giving up on the client)
+    top_logprobs: list[tuple[str, float]] | None = None  # ok: first-token top log-probabilities
+    tool_args: dict | None = None  # ok: answer as a tool call with these arguments
+
+
+def ok(content: str | dict | None = None, **kw: Any) -> Action:
+    if isinstance(content, dict):
+        content = json.dumps(content)
+    return Action("ok", content=content, **kw)
+
+
+def status(code: int, body: str | dict | None = None, *, retry_after: float | None = None,
+           retry_after_ms: float | None = None, **kw: Any) -> Action:  # fmt: skip
+    headers = {}
+    if retry_after is not None:
+        headers["Retry-After"] = f"{retry_after:g}"
+    if retry_after_ms is not None:
+        headers["retry-after-ms"] = f"{retry_after_ms:g}"
+    if body is None:
+        body = {"error": {"message": f"scripted {code}", "type": "server_error", "code": None}}
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    return Action("status", status=code, headers=headers, body=body, **kw)
+
+
+def hang(seconds: float = 5.0) -> Action:
+    return Action("hang", delay=seconds)
+
+
+def drop() -> Action:
+    return Action("drop")
+
+
+def raw(body: str, code: int = 200) -> Action:
+    return Action("raw", status=code, body=body)
+
+
+def yes_no(answer: str, p_yes: float | None = None) -> Action:
+    """A yes/no answer; with `p_yes`, first-token log-probabilities for Yes / yes / No / no."""
+    top = None
+    if p_yes is not None:
+        eps = 1e-9
+        top = [("Yes", math.log(max(p_yes * 0.7, eps))), (" yes", math.log(max(p_yes * 0.3, eps))),
+               ("No", math.log(max((1 - p_yes) * 0.8, eps))), ("no", math.log(max((1 - p_yes) * 0.2, eps))),
+               ("The", math.log(1e-4))]  # fmt: skip
+    return Action("ok", content=answer, top_logprobs=top)
+
+
+def _schema_of(req: dict) -> dict | None:
+    rf = req.get("response_format") or {}
+    if rf.get("type") == "json_schema":
+        return rf.get("json_schema", {}).get("schema")
+    if rf.get("schema"):
+        return rf["schema"]
+    tools = req.get("tools") or []
+    if tools:
+        return tools[0].get("function", {}).get("parameters")
+    return None
+
+
+def default_answer(req: dict) -> dict:
+    """A valid decision under the request's schema: the first label, no areas."""
+    schema = _schema_of(req) or {}
+    props = schema.get("properties", {})
+    labels = props.get("label", {}).get("enum") or ["allow"]
+    return {"label": labels[0], "areas": [], "confidence": 0.9, "rationale": "fake server default"}
+
+
+def prompt_of(req: dict) -> str:
+    return "\n".join(str(m.get("content", "")) for m in req.get("messages", []))
+
+
+class FakeServer:
+    def __init__(self, port: int = 0, latency: float = 0.0):
+        self.latency = latency
+        self.log: list[dict[str, Any]] = []
+        self.scripts: list[tuple[tuple[str, ...], list[Action]]] = []
+        self.responder: Callable[[dict], Action] = lambda req: ok(default_answer(req))
+        self._lock = threading.Lock()
+        self._gate = threading.Event()
+        self._gate.set()
+        self._drop_held = False
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # ---- scripting -----------------------------------------------------------------------------
+    def script(self, match: str | tuple[str, ...], *actions: Action) -> None:
+        """The next requests whose prompt contains `match` (every string of it, for a tuple) get these
+        actions, in order."""
+        with self._lock:
+            self.scripts.append((match if isinstance(match, tuple) else (match,), list(actions)))
+
+    def _next_action(self, req: dict) -> Action:
+        prompt = prompt_of(req)
+        with self._lock:
+            for match, actions in self.scripts:
+                if actions and all(m in prompt for m in match):
+                    return actions.pop(0)
+        return self.responder(req)
+
+    def hold(self) -> None:
+        self._drop_held = False
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def drop_held(self) -> None:
+        self._drop_held = True
+        self._gate.set()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.log.clear()
+            self.scripts.clear()
+
+    # ---- the log -------------------------------------------------------------------------------
+    def chat_requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [e for e in self.log if e["path"].endswith("/chat/completions")]
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every logged request has an outcome (a hung one finishes after the client gave up)."""
+        deadline = time.monotonic() + timeout
+        while any(e["outcome"] is None for e in self.chat_requests()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def answered(self) -> list[dict[str, Any]]:
+        return [e for e in self.chat_requests() if e["outcome"] == "answered"]
+
+    # ---- life cycle ----------------------------------------------------------------------------
+    def start(self) -> FakeServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- HTTP ----------------------------------------------------------------------------------
+    def _completion(self, req: dict, action: Action) -> dict:
+        prompt = prompt_of(req)
+        tool_args = action.tool_args
+        content = action.content
+        if content is None and tool_args is None:
+            if req.get("tools"):
+                tool_args = default_answer(req)
+            else:
+                content = json.dumps(default_answer(req))
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": action.refusal}
+        if tool_args is not None:
+            message["content"] = None
+            message["tool_calls"] = [{"id": "call_1", "type": "function", "function": {
+                "name": (req.get("tools") or [{}])[0].get("function", {}).get("name", "answer"),
+                "arguments": json.dumps(tool_args)}}]  # fmt: skip
+        choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": action.finish_reason,
+                                  "logprobs": None}  # fmt: skip
+        if req.get("logprobs") and action.top_logprobs:
+            first = action.top_logprobs[0]
+            choice["logprobs"] = {"content": [{"token": first[0], "logprob": first[1], "bytes": None, "top_logprobs": [
+                {"token": t, "logprob": lp, "bytes": None} for t, lp in action.top_logprobs]}]}  # fmt: skip
+        out_text = content or json.dumps(tool_args or {})
+        return {
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": req.get("model", "fake"), "choices": [choice],
+            "usage": {"prompt_tokens": max(1, len(prompt) // 4), "completion_tokens": max(1, len(out_text) // 4),
+                      "total_tokens": max(1, len(prompt) // 4) + max(1, len(out_text) // 4)},
+        }  # fmt: skip
+
+    def _handler_class(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _send(self, code: int, body: str, headers: dict[str, str] | None = None) -> None:
+                data = body.encode("utf-8")
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+                self.wfile.flush()
+
+            def do_GET(self) -> None:
+                if self.path.endswith("/models"):
+                    self._send(200, json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}))
+                elif self.path == "/_admin/log":
+                    with server._lock:
+                        rows = [{k: v for k, v in e.items() if k != "body"} for e in server.log]
+                    self._send(200, json.dumps(rows))
+                elif self.path == "/_admin/stats":
+                    reqs = server.chat_requests()
+                    self._send(200, json.dumps({"requests": len(reqs), "answered": sum(e["outcome"] == "answered" for e in reqs)}))
+                else:
+                    self._send(404, json.dumps({"error": {"message": "not found"}}))
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length) if length else b""
+                if self.path == "/_admin/reset":
+                    server.reset()
+                    self._send(200, "{}")
+                    return
+                t_start = time.time()
+                try:
+                    req = json.loads(data or b"{}")
+                except json.JSONDecodeError:
+                    req = {}
+                entry: dict[str, Any] = {
+                    "t_start": t_start, "t_end": None, "path": self.path, "body": req,
+                    "prompt": prompt_of(req),
+                    "prompt_key": hashlib.sha256(json.dumps(req.get("messages"), sort_keys=True).encode()).hexdigest(),
+                    "auth": self.headers.get("Authorization"), "status": None, "outcome": None,
+                }  # fmt: skip
+                with server._lock:
+                    entry["n"] = len(server.log)
+                    server.log.append(entry)
+                if not self.path.endswith("/chat/completions"):
+                    entry.update(status=404, outcome="answered", t_end=time.time())
+                    self._send(404, json.dumps({"error": {"message": "not found"}}))
+                    return
+                action = server._next_action(req)
+                entry["action"] = action.kind
+                try:
+                    if server.latency:
+                        time.sleep(server.latency)
+                    if action.kind != "hang" and action.delay:
+                        time.sleep(action.delay)
+                    server._gate.wait()
+                    if server._drop_held or action.kind == "drop":
+                        entry.update(outcome="dropped", t_end=time.time())
+                        self.close_connection = True
+                        self.connection.close()
+                        return
+                    if action.kind == "hang":  # outlive the client's timeout, then hang up without a word
+                        time.sleep(action.delay)
+                        entry.update(outcome="hung", t_end=time.time())
+                        self.close_connection = True
+                        self.connection.close()
+                        return
+                    if action.kind in ("status", "raw"):
+                        entry["status"] = action.status
+                        self._send(action.status, action.body or "", action.headers)
+                    else:
+                        entry["status"] = 200
+                        self._send(200, json.dumps(server._completion(req, action)))
+                    entry.update(outcome="answered", t_end=time.time())
+                except (BrokenPipeError, ConnectionResetError, OSError):
+                    entry.update(outcome="aborted", t_end=time.time())
+                    self.close_connection = True
+
+        return Handler
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency", type=float, default=0.0)
+    args = ap.parse_args()
+    server = FakeServer(args.port, latency=args.latency)
+    print(f"PORT {server.port}", flush=True)
+    try:
+        server.httpd.serve_forever(poll_interval=0.05)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
