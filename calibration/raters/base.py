@@ -183,7 +183,8 @@ def load_rater_config(path: str | Path) -> RaterConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise InputError.at(path, mark.line + 1 if mark else 0, None, f"not valid YAML: {e}") from None
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError.at(path, mark.line + 1 if mark else 0, None, f"not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise InputError.at(path, 0, None, "expected a mapping of settings (kind, id, model, ...)")
     try:

@@ -152,9 +152,11 @@ def describe_failure(exc: BaseException) -> Failure:
         if body:
             message += f": {body[:300]}"
         return Failure(status in RETRYABLE_STATUS, message, parse_retry_after(headers), status, body)
-    if "Timeout" in name:
+    bases = {cls.__name__ for cls in type(exc).__mro__}
+    if any("Timeout" in b for b in bases):
         return Failure(True, "timeout")
-    if "Connection" in name or isinstance(exc, ConnectionError | OSError):
+    # httpx / httpx2 transport errors, SDK connection errors, socket errors: the request may not have arrived
+    if bases & {"TransportError", "NetworkError", "APIConnectionError", "ConnectionError"} or isinstance(exc, OSError):
         return Failure(True, f"connection error: {exc}")
     if "ResponseValidation" in name or "JSONDecode" in name:
         # A 200 whose body is not the JSON the API promised: a proxy hiccup more often than not.
