@@ -211,3 +211,27 @@ def test_hatexplain_report_from_the_file_with_field_filter() -> None:
     assert round(alpha["estimate"], 6) == 0.502519
     assert alpha["ci_low"] < alpha["estimate"] < alpha["ci_high"]
     assert alpha["boot_ci_low"] < alpha["estimate"] < alpha["boot_ci_high"]
+
+
+@pytest.mark.parametrize(
+    ("folder", "field", "level", "order", "expected"),
+    [
+        ("hatecheck", None, "nominal", None, 0.9390),
+        ("dices_350", None, "nominal", None, 0.160860),
+        ("dices_990", None, "nominal", None, 0.143250),
+        ("davidson", None, "nominal", None, 0.542799),
+        ("convabuse", "", "nominal", None, 0.437374),
+        ("convabuse", "", "ordinal", ["-3", "-2", "-1", "0", "1"], 0.659766),
+    ],
+)
+def test_shared_data_alphas_match_their_readmes(
+    folder: str, field: str | None, level: str, order: list[str] | None, expected: float
+) -> None:
+    path = shared_data() / folder / "ratings.csv.gz"
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared data missing under CI: {path}")
+        pytest.skip(f"shared data not found at {path}")
+    ratings = A.load_ratings(path, order, field=field)
+    digits = len(str(expected).split(".")[1])
+    assert round(A.krippendorff_alpha(ratings, level=level).estimate, digits) == expected
