@@ -121,7 +121,8 @@ class FakeServer:
         self._lock = threading.Lock()
         self._gate = threading.Event()
         self._gate.set()
-        self._drop_held = False
+        self._held: list[dict[str, Any]] = []  # entries waiting at the closed gate
+        self._dropping: set[int] = set()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -147,15 +148,19 @@ class FakeServer:
         return self.responder(req)
 
     def hold(self) -> None:
-        self._drop_held = False
+        """Responses not yet written wait (requests keep arriving and are logged)."""
         self._gate.clear()
 
     def release(self) -> None:
+        """Let held responses through."""
         self._gate.set()
 
     def drop_held(self) -> None:
-        self._drop_held = True
-        self._gate.set()
+        """Close the connections of held requests without answering; later requests are served."""
+        with self._lock:
+            self._dropping = {e["n"] for e in self._held}
+            self._held.clear()
+            self._gate.set()
 
     def reset(self) -> None:
         with self._lock:
@@ -288,8 +293,13 @@ class FakeServer:
                         time.sleep(server.latency)
                     if action.kind != "hang" and action.delay:
                         time.sleep(action.delay)
-                    server._gate.wait()
-                    if server._drop_held or action.kind == "drop":
+                    with server._lock:  # atomic with drop_held(): held and dropped, or not held at all
+                        waiting = not server._gate.is_set()
+                        if waiting:
+                            server._held.append(entry)
+                    if waiting:
+                        server._gate.wait()
+                    if entry["n"] in server._dropping or action.kind == "drop":
                         entry.update(outcome="dropped", t_end=time.time())
                         self.close_connection = True
                         self.connection.close()
