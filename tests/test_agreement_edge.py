@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import calibration.agreement as A
+
+KRIPPENDORFF_2011 = Path(__file__).parent / "data" / "agreement" / "krippendorff2011.csv"
 
 
 def long(rows: list[tuple]) -> pd.DataFrame:
@@ -103,7 +106,7 @@ def test_label_outside_categories_is_an_error_naming_it() -> None:
 
 
 def test_identity_weights_equal_unweighted_everywhere() -> None:
-    ratings = A.as_ratings(pd.read_csv("tests/data/agreement/krippendorff2011.csv", dtype=str))
+    ratings = A.as_ratings(pd.read_csv(KRIPPENDORFF_2011, dtype=str))
     for fn in (
         A.percent_agreement,
         A.fleiss_kappa,
@@ -150,7 +153,7 @@ def test_custom_weight_matrix_is_validated() -> None:
 
 
 def test_non_nominal_level_without_weights_reports_only_alpha() -> None:
-    ratings = pd.read_csv("tests/data/agreement/krippendorff2011.csv", dtype=str)
+    ratings = pd.read_csv(KRIPPENDORFF_2011, dtype=str)
     report = A.agreement_report(ratings, level="ordinal", n_boot=20)
     assert round(report["metrics"]["krippendorff_alpha"]["estimate"], 3) == 0.815
     for name, metric in report["metrics"].items():
