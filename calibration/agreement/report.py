@@ -135,25 +135,12 @@ def compute_metrics(
     metrics: dict[str, Estimate] = {}
     for name in METRICS:
         if name == "krippendorff_alpha":
-            metrics[name] = krippendorff_alpha(data, weights=w if w is not None else None, level=level)
-            if w is not None and isinstance(weights, str):
-                metrics[name] = _relabel(metrics[name], weights)
+            metrics[name] = krippendorff_alpha(data, weights=weights, level=level)
         elif w is None and level != "nominal":
             metrics[name] = _not_for_level(name, level)
         else:
-            est = _FUNCTIONS[name](data, weights=w)
-            metrics[name] = _relabel(est, weights) if isinstance(weights, str) else est
+            metrics[name] = _FUNCTIONS[name](data, weights=weights)
     return metrics, w
-
-
-def _relabel(est: Estimate, weights: str) -> Estimate:
-    # The functions above got the matrix; report the weight name the user asked for.
-    from dataclasses import replace
-
-    coefficient = est.coefficient
-    if est.name == "krippendorff_alpha":
-        coefficient = f"weights={weights}"
-    return replace(est, weights=weights, coefficient=coefficient)
 
 
 def _statistics(
