@@ -349,6 +349,9 @@ def test_rater_agreement_finds_the_outlier() -> None:
     assert by_id["a"]["agreement"] == pytest.approx(2 / 3)
     assert by_id["odd"]["kappa"] < by_id["a"]["kappa"]
     assert by_id["a"]["n_pairs"] == 180
+    full = A.krippendorff_alpha(long(rows)).estimate
+    assert by_id["odd"]["alpha_without"] > full > by_id["a"]["alpha_without"]
+    assert by_id["odd"]["alpha_without"] == pytest.approx(1.0)  # the others agree perfectly
 
 
 def test_fleiss_category_kappa_is_undefined_for_an_unused_category() -> None:

@@ -367,3 +367,30 @@ def test_jackknife_on_sums_equals_leaving_each_item_out(design: tuple) -> None:
             assert not np.isfinite(jack[i])
         else:
             assert jack[i] == pytest.approx(est, abs=TOL)
+
+
+@SETTINGS
+@given(designs, st.sampled_from(["nominal", "interval", "ratio"]))
+def test_alpha_without_each_rater_equals_dropping_the_rater(design: tuple, level: str) -> None:
+    from calibration.agreement.breakdown import alpha_without_each_rater
+    from calibration.agreement.krippendorff import distance_matrix
+
+    seed, n, r, q, p = design
+    data = A.as_ratings(random_matrix(seed, n, r, q, p), categories=[float(k) for k in range(1, q + 1)])
+    fast = alpha_without_each_rater(data, distance_matrix(level, data))
+    for g in range(r):
+        keep = data.rater != g
+        rest = A.Ratings(
+            item=data.item[keep],
+            rater=data.rater[keep],
+            label=data.label[keep],
+            item_ids=data.item_ids,
+            rater_ids=data.rater_ids,
+            categories=data.categories,
+            values=data.values,
+        )
+        est = A.krippendorff_alpha(_drop_empty_raters(rest), level=level).estimate
+        if est is None:
+            assert not np.isfinite(fast[g])
+        else:
+            assert fast[g] == pytest.approx(est, abs=TOL)

@@ -124,8 +124,49 @@ def specific_agreement(
     return out
 
 
+def alpha_without_each_rater(data: Ratings, delta: np.ndarray) -> np.ndarray:
+    """Krippendorff's alpha recomputed without each rater in turn (NaN where undefined), exactly.
+
+    Removing rater g changes only the items g rated: an item rated m >= 3 times loses one value
+    (its disagreement becomes (r' Delta r') / (m - 2) with r' = r - e_l), an item rated twice stops
+    being pairable. The corrections are summed per rater with `bincount`, so all R values cost one
+    pass over the ratings. `delta` is a fixed distance matrix (nominal, interval, ratio, 1 - W).
+    """
+    q = data.n_categories
+    counts = data.counts.astype(float)
+    m = data.per_item.astype(float)
+    pairable = m >= 2
+    rd = counts @ delta  # (n, q): (Delta r_i)_l
+    quad = np.einsum("ik,ik->i", rd, counts)  # r' Delta r
+    d_item = np.divide(quad, m - 1, out=np.zeros_like(quad), where=pairable)
+    nc = counts[pairable].sum(axis=0)
+    total_d = d_item.sum()
+    item, lab, g = data.item, data.label, data.rater
+    mi = m[item]
+    diag = np.diag(delta)[lab]
+    new_quad = quad[item] - 2 * rd[item, lab] + diag
+    new_d = np.divide(new_quad, mi - 2, out=np.zeros_like(new_quad), where=mi >= 3)
+    change_d = np.bincount(g, weights=new_d - d_item[item], minlength=data.n_raters)
+    change_n = np.zeros((data.n_raters, q))
+    for k in range(q):
+        lose = np.where(mi >= 3, (lab == k).astype(float), np.where(mi == 2, counts[item, k], 0.0))
+        change_n[:, k] = np.bincount(g, weights=lose, minlength=data.n_raters)
+    d_g = total_d + change_d
+    n_g = nc[None, :] - change_n
+    big_n = n_g.sum(axis=1)
+    expected = np.einsum("gk,kl,gl->g", n_g, delta, n_g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 1.0 - (big_n - 1) * d_g / expected
+    out[~(expected > 1e-12)] = np.nan
+    return out
+
+
 def rater_agreement(
-    ratings: Any, *, categories: Sequence[Any] | None = None, weights: Any = None
+    ratings: Any,
+    *,
+    categories: Sequence[Any] | None = None,
+    weights: Any = None,
+    level: str = "nominal",
 ) -> list[dict[str, Any]]:
     """Per rater: agreement with the other raters on the same items (raw material for outliers).
 
@@ -133,10 +174,22 @@ def rater_agreement(
     ``agreement`` = sum over g's pairs of w(g's label, other's label) / number of pairs;
     ``chance_agreement`` = sum_kl w_kl p_gk o_gl with p_g g's label mix (pair-weighted) and o_g the
     other raters' labels on those items; ``kappa`` = (agreement - chance) / (1 - chance)
-    (None when chance is 1). Raters are listed in order of first appearance.
+    (None when chance is 1). ``alpha_without`` is Krippendorff's alpha of all the data without
+    rater g (with `weights`, else the `level` metric; None for the ordinal metric, whose distances
+    depend on the data, and where undefined): a rater whose removal raises alpha most disagrees most.
+    Raters are listed in order of first appearance.
     """
+    from calibration.agreement.krippendorff import check_level, distance_matrix
+
     data = as_ratings(ratings, categories)
     w, _ = resolve_weights(data, weights)
+    check_level(level, data)
+    alpha_without = None
+    if data.n_raters >= 2 and data.n_categories >= 2:
+        if weights is not None:
+            alpha_without = alpha_without_each_rater(data, 1.0 - w)
+        elif level != "ordinal" and not (level == "ratio" and (data.values < 0).any()):
+            alpha_without = alpha_without_each_rater(data, distance_matrix(level, data))
     q = data.n_categories
     counts = data.counts.astype(float)
     ri = data.per_item.astype(float)
@@ -164,7 +217,10 @@ def rater_agreement(
             "agreement": None,
             "chance_agreement": None,
             "kappa": None,
+            "alpha_without": None,
         }
+        if alpha_without is not None and np.isfinite(alpha_without[j]):
+            row["alpha_without"] = float(alpha_without[j])
         if n_pairs[j] > 0:
             pa = agreement[j] / n_pairs[j]
             pe = float(own[j] / n_pairs[j] @ w @ (others[j] / n_pairs[j]))

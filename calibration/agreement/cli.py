@@ -191,8 +191,13 @@ def print_table(report: dict[str, Any], path: str) -> None:
     if raters:
         raters.sort(key=lambda r: r["agreement"])
         low = raters[: min(5, len(raters))]
-        shown = ", ".join(f"{r['rater_id']} {r['agreement']:.3f} ({r['n_pairs']} pairs)" for r in low)
-        console.print(f"lowest agreement with the other raters: {shown}")
+
+        def _one(r: dict[str, Any]) -> str:
+            without = r.get("alpha_without")
+            extra = f", alpha without them {without:.3f}" if without is not None else ""
+            return f"{r['rater_id']} {r['agreement']:.3f} ({r['n_pairs']} pairs{extra})"
+
+        console.print("lowest agreement with the other raters: " + "; ".join(_one(r) for r in low))
     for warning in report["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(

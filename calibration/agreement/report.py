@@ -293,7 +293,7 @@ def agreement_report(
         "bootstrap": {"n_boot": n_boot, "seed": seed, "ci_method": ci_method, "unit": "item"},
         "metrics": report_metrics,
         "per_category": _per_category(data, diagnostics),
-        "per_rater": rater_agreement(data, weights=w),
+        "per_rater": rater_agreement(data, weights=w, level=level),
         "diagnostics": diagnostics,
         "warnings": warnings,
     }
