@@ -21,6 +21,7 @@ import numpy as np
 from scipy import sparse, special
 
 from calibration.agreement._results import CONFIDENCE
+from calibration.agreement._threads import blas_single_thread
 
 CI_METHODS = ("percentile", "bca")
 _CHUNK_CELLS = 4_000_000  # resamples x items per chunk (32 MB of float64)
@@ -158,6 +159,7 @@ def interval(
     return float(lo), float(hi), None
 
 
+@blas_single_thread
 def bootstrap(
     statistics: dict[str, Statistic],
     n_items: int,
@@ -200,6 +202,7 @@ def bootstrap(
     return results
 
 
+@blas_single_thread
 def bootstrap_ci(
     statistic: Statistic,
     n_items: int,

@@ -24,6 +24,7 @@ import numpy as np
 
 from calibration.agreement._data import Ratings, as_ratings
 from calibration.agreement._results import Estimate, undefined, with_se
+from calibration.agreement._threads import blas_single_thread
 from calibration.agreement.coefficients import GWET_VARIANCE, common_reason, resolve_weights
 
 
@@ -34,6 +35,7 @@ def _binary_terms(data: Ratings) -> tuple[np.ndarray, np.ndarray, np.ndarray, in
     return r, ri[:, None], pairable, len(ri), int(pairable.sum())
 
 
+@blas_single_thread
 def fleiss_category_kappa(ratings: Any, *, categories: Sequence[Any] | None = None) -> dict[Any, Estimate]:
     """Per-category Fleiss kappa (category k versus all others), keyed by category.
 
@@ -88,6 +90,7 @@ def _ratio_estimate(name: str, num: np.ndarray, den: np.ndarray, label: str) -> 
     return with_se(name, ratio, se, n, low=0.0, method="ratio linearisation", coefficient=label)
 
 
+@blas_single_thread
 def specific_agreement(
     ratings: Any, *, categories: Sequence[Any] | None = None
 ) -> dict[Any, dict[str, Estimate]]:
@@ -161,6 +164,7 @@ def alpha_without_each_rater(data: Ratings, delta: np.ndarray) -> np.ndarray:
     return out
 
 
+@blas_single_thread
 def rater_agreement(
     ratings: Any,
     *,

@@ -44,6 +44,7 @@ from scipy import sparse
 
 from calibration.agreement._data import Ratings, as_ratings
 from calibration.agreement._results import Estimate, undefined, with_se
+from calibration.agreement._threads import blas_single_thread
 from calibration.agreement.bootstrap import Statistic
 from calibration.agreement.weights import UndefinedWeightsError, is_identity, weight_matrix
 
@@ -164,6 +165,7 @@ def _chance_corrected(
 # --------------------------------------------------------------------------- percent agreement
 
 
+@blas_single_thread
 def percent_agreement(
     ratings: Any, *, categories: Sequence[Any] | None = None, weights: Any = None
 ) -> Estimate:
@@ -200,6 +202,7 @@ def percent_agreement_statistic(data: Ratings, w: np.ndarray) -> Statistic:
 # --------------------------------------------------------------------------- Fleiss
 
 
+@blas_single_thread
 def fleiss_kappa(ratings: Any, *, categories: Sequence[Any] | None = None, weights: Any = None) -> Estimate:
     r"""Fleiss' (1971) kappa, generalised to weights and missing ratings (Gwet 2014 ch. 2, 5).
 
@@ -236,6 +239,7 @@ def fleiss_statistic(data: Ratings, w: np.ndarray) -> Statistic:
 # --------------------------------------------------------------------------- Gwet AC1 / AC2
 
 
+@blas_single_thread
 def gwet_ac(ratings: Any, *, categories: Sequence[Any] | None = None, weights: Any = None) -> Estimate:
     r"""Gwet's AC1 (unweighted) or AC2 (weighted) coefficient.
 
@@ -276,6 +280,7 @@ def gwet_statistic(data: Ratings, w: np.ndarray) -> Statistic:
 # --------------------------------------------------------------------------- Brennan-Prediger
 
 
+@blas_single_thread
 def brennan_prediger(
     ratings: Any, *, categories: Sequence[Any] | None = None, weights: Any = None
 ) -> Estimate:
@@ -314,6 +319,7 @@ def _conger_pe(p: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
     return float(np.sum(w * (np.outer(pbar, pbar) - s2 / r))), pbar
 
 
+@blas_single_thread
 def conger_kappa(ratings: Any, *, categories: Sequence[Any] | None = None, weights: Any = None) -> Estimate:
     r"""Conger's (1980) kappa: Fleiss' agreement, chance from the raters' own marginals.
 
@@ -421,6 +427,7 @@ def _two_rater_prepare(
     return data, w, wlabel, pt
 
 
+@blas_single_thread
 def cohen_kappa(ratings: Any, *, categories: Sequence[Any] | None = None, weights: Any = None) -> Estimate:
     r"""Cohen's kappa (1960), weighted (Cohen 1968) when `weights` is given; exactly two raters.
 
@@ -472,6 +479,7 @@ def cohen_kappa(ratings: Any, *, categories: Sequence[Any] | None = None, weight
     )
 
 
+@blas_single_thread
 def scott_pi(ratings: Any, *, categories: Sequence[Any] | None = None, weights: Any = None) -> Estimate:
     r"""Scott's (1955) pi, weighted when `weights` is given; exactly two raters.
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from calibration.agreement._data import Ratings, as_ratings
+from calibration.agreement._threads import blas_single_thread
 from calibration.agreement.coefficients import pair_table
 
 PARADOX_MIN_AGREEMENT = 0.80
@@ -85,6 +86,7 @@ def kappa_paradox(percent_agreement: float | None, kappa: float | None) -> str |
     return None
 
 
+@blas_single_thread
 def agreement_diagnostics(ratings: Any, *, categories: Sequence[Any] | None = None) -> dict[str, Any]:
     """Design counts, prevalence and bias indices (see the module docstring)."""
     data = as_ratings(ratings, categories)

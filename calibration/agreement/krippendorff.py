@@ -34,6 +34,7 @@ from scipy import sparse
 
 from calibration.agreement._data import Ratings, as_ratings
 from calibration.agreement._results import Estimate, undefined, with_se
+from calibration.agreement._threads import blas_single_thread
 from calibration.agreement.bootstrap import Statistic
 from calibration.agreement.coefficients import common_reason, resolve_weights
 from calibration.agreement.weights import UndefinedWeightsError
@@ -118,6 +119,7 @@ def _level_label(level: str, wlabel: str | None) -> str:
     return f"weights={wlabel}" if wlabel else f"level={level}"
 
 
+@blas_single_thread
 def krippendorff_alpha(
     ratings: Any,
     *,

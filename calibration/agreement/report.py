@@ -24,6 +24,7 @@ import pandas as pd
 from calibration.agreement import coefficients as coef
 from calibration.agreement._data import Ratings, as_ratings, label_value, load_ratings
 from calibration.agreement._results import Estimate, undefined
+from calibration.agreement._threads import blas_single_thread
 from calibration.agreement.bootstrap import CI_METHODS, Statistic, bootstrap
 from calibration.agreement.breakdown import fleiss_category_kappa, rater_agreement, specific_agreement
 from calibration.agreement.diagnostics import agreement_diagnostics, kappa_paradox
@@ -210,6 +211,7 @@ def _metric_dict(est: Estimate, boot: Any | None, n_boot: int, ci_method: str) -
     return out
 
 
+@blas_single_thread
 def agreement_report(
     ratings_df_or_path: Any,
     *,
