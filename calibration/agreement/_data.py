@@ -179,6 +179,20 @@ def _values(categories: tuple[Any, ...]) -> np.ndarray | None:
     return None
 
 
+MAX_COUNT_CELLS = 200_000_000  # items x categories; 1.6 GB as float64
+
+
+def _check_size(n_items: int, categories: tuple[Any, ...], source: str | None) -> None:
+    if n_items * len(categories) > MAX_COUNT_CELLS:
+        _fail(
+            source,
+            None,
+            "label",
+            f"{len(categories):,} distinct labels on {n_items:,} items is too many for an agreement "
+            "scale (is the label column free text?)",
+        )
+
+
 def _fail(source: str | None, row: int | None, column: str | None, message: str) -> None:
     """Raise InputError (with file, line and column) for a file, ValueError for Python data."""
     if source is not None:
@@ -321,6 +335,7 @@ def _from_long(
     label, cats = _scale(np.asarray(uniques, dtype=object), cats, codes, source, rows)
     item = item.astype(np.int64, copy=False)
     rater = rater.astype(np.int64, copy=False)
+    _check_size(len(item_ids), cats, source)
     _check_duplicates(
         item, rater, len(rater_ids), source, item_ids, rater_ids, rows, "field" in frame.columns
     )
@@ -399,6 +414,7 @@ def _from_matrix(matrix: Any, cats: tuple[Any, ...] | None) -> Ratings:
     raw = values.ravel().take(flat) if values.flags.c_contiguous else values[present]
     codes, uniques = _factorize_values(raw)
     label, cats = _scale(uniques, cats, codes, None, None)
+    _check_size(len(item_index), cats, None)
     return Ratings(
         item=item,
         rater=rater,
