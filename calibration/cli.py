@@ -244,12 +244,9 @@ def demo(
 
 def _register_optional_commands() -> None:
     """Commands whose modules live in their own subpackages."""
-    try:
-        from calibration.agreement.cli import agreement_command
-    except ImportError:  # pragma: no cover - TEMP until the agreement module lands
-        pass
-    else:
-        app.command("agreement")(agreement_command)
+    from calibration.agreement.cli import agreement_command
+
+    app.command("agreement")(agreement_command)
     try:
         from calibration.raters.cli import classify_command, llm_serve_command
     except ImportError:  # pragma: no cover - raters are part of the package; guard for partial installs
