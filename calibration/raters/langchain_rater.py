@@ -112,6 +112,7 @@ class LangChainRater(LLMRater):
 
     async def _send(self, payload: dict[str, Any]) -> str:
         messages = payload["messages"]
+        self.sent += 1
         if "structured_output" in payload:
             out = await self._runnable(payload["structured_output"]).ainvoke(messages)
             msg = out["raw"]

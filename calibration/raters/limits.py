@@ -200,7 +200,6 @@ async def call_with_retries(
     limiter: RateLimiter | None = None,
     *,
     est_tokens: int = 0,
-    on_attempt: Callable[[], None] | None = None,
 ) -> Attempts:
     """Call `fn` until it succeeds, fails for good, or runs out of attempts. Never raises for API errors
     (cancellation still propagates): the caller turns a failure into an `error` judgement."""
@@ -209,8 +208,6 @@ async def call_with_retries(
         if limiter is not None:
             await limiter.acquire(est_tokens)
         out.attempts = attempt
-        if on_attempt is not None:
-            on_attempt()
         try:
             out.value = await fn()
             out.failure = None

@@ -48,7 +48,6 @@ class AnswerError(ValueError):
 class RunStats:
     """Running totals for the progress bar and the run summary."""
 
-    requests: int = 0  # HTTP attempts made (retries included)
     calls: int = 0  # logical calls answered by the endpoint
     cached_calls: int = 0
     failed_calls: int = 0
@@ -228,6 +227,7 @@ class LLMRater(Rater):
             )  # fmt: skip
         self.mode = config.mode or declared or "json"
         self._policy_hashes: dict[int, str] = {}
+        self.sent = 0  # requests sent by `_send` (retries, repairs and format fallbacks included)
 
     # ---- provider adapter -------------------------------------------------------------------------
     async def _open(self) -> None:
@@ -242,7 +242,7 @@ class LLMRater(Rater):
 
     @abstractmethod
     async def _send(self, payload: dict[str, Any]) -> str:
-        """Send one request (no retries here); return the raw response body as text."""
+        """Send one request (no retries here; count it in `self.sent`); return the raw response body."""
 
     @abstractmethod
     def _read(self, body: str) -> Answer:
@@ -325,10 +325,7 @@ class LLMRater(Rater):
                     latency[0] = (time.perf_counter() - t0) * 1000.0
             return body, self._read(body)  # an unreadable body raises here and is retried
 
-        def count() -> None:
-            ctx.stats.requests += 1
-
-        out = await call_with_retries(attempt, ctx.retry, ctx.limiter, est_tokens=est, on_attempt=count)
+        out = await call_with_retries(attempt, ctx.retry, ctx.limiter, est_tokens=est)
         rec: dict[str, Any] = {
             "cache_key": key, "rater_id": self.config.id, "model": self.config.model or self.provider,
             "base_url": _public_url(self.config.base_url), "template_hash": self.template.hash,

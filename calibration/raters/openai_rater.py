@@ -91,12 +91,14 @@ class OpenAIRater(LLMRater):
         if self.client is None:
             await self._open()
         wire = self._wire(payload)
+        self.sent += 1
         try:
             raw = await self.client.chat.completions.with_raw_response.create(**wire)
         except Exception as exc:
             if wire is payload and self._rejects_json_schema(exc):
                 # llama-cpp-python's server (0.3.x) only knows {"type": "json_object", "schema": ...}.
                 self._wire_format = "json_object_with_schema"
+                self.sent += 1
                 raw = await self.client.chat.completions.with_raw_response.create(**self._wire(payload))
             else:
                 raise

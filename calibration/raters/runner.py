@@ -142,13 +142,14 @@ def run_rater(
     cache = store.cached_calls(keys) if keys else {}
 
     stats = RunStats()
+    sent_before = rater.sent
     results = asyncio.run(
         _run_async(store, golden_set_name, round, rater, todo, gs.policy, cache, stats, rater_configs, progress)
     )
     summary.ok = summary.skipped + sum(j.status == "ok" for j in results)
     summary.errors = sum(j.status == "error" for j in results)
     summary.cached = stats.cached_judgements
-    summary.requests = stats.requests
+    summary.requests = rater.sent - sent_before
     summary.cost = stats.cost
     summary.tokens_in, summary.tokens_out = stats.tokens_in, stats.tokens_out
     summary.seconds = time.perf_counter() - t0
