@@ -112,6 +112,13 @@ def prompt_of(req: dict) -> str:
     return "\n".join(str(m.get("content", "")) for m in req.get("messages", []))
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 drops a burst of concurrent connects; the dropped SYNs are retried by the
+    # kernel after 1 s, which would show up as client latency that is not the client's.
+    request_queue_size = 256
+
+
 class FakeServer:
     def __init__(self, port: int = 0, latency: float = 0.0):
         self.latency = latency
@@ -123,8 +130,7 @@ class FakeServer:
         self._gate.set()
         self._held: list[dict[str, Any]] = []  # entries waiting at the closed gate
         self._dropping: set[int] = set()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", port), self._handler_class())
         self.port = self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
 
@@ -233,6 +239,9 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle's algorithm the body would wait for the
+            # client's delayed ACK (up to 40 ms per response).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # quiet
                 pass

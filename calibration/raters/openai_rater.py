@@ -2,14 +2,19 @@
 llama.cpp server), on the official `openai` SDK's `AsyncOpenAI`.
 
 The SDK's own retries are off (`max_retries=0`): `limits.call_with_retries` does every retry, honouring
-`Retry-After`. Requests go through `with_raw_response` so that the exact response body is what the call
-log keeps and what a cache hit reads back.
+`Retry-After`. Requests go through the SDK's generic `client.post("/chat/completions", cast_to=str, ...)`
+(its documented way to send a request body as is): the same authentication, base URL, timeouts and
+error types as `chat.completions.create`, without re-validating our own JSON payload into typed dicts,
+which cost more client time per request than everything else together (1.3 ms of ~3 ms). The exact
+response body is what the call log keeps and what a cache hit reads back.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import openai
 
 from calibration.models import Policy
 from calibration.raters.base import RaterConfig
@@ -32,9 +37,7 @@ class OpenAIRater(LLMRater):
         self._wire_format = "json_schema"
 
     async def _open(self) -> None:
-        from openai import AsyncOpenAI
-
-        self.client = AsyncOpenAI(
+        self.client = openai.AsyncOpenAI(
             api_key=self._api_key, base_url=self.config.base_url, max_retries=0, timeout=self.config.timeout
         )
 
@@ -77,12 +80,16 @@ class OpenAIRater(LLMRater):
         return p
 
     def _wire(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The request body as sent: `extra_body` merged in, the `auto` format fallback applied."""
+        body = payload
+        if "extra_body" in payload:
+            body = {k: v for k, v in payload.items() if k != "extra_body"} | payload["extra_body"]
         rf = payload.get("response_format")
         if self.config.response_format != "auto" or not rf or rf.get("type") != "json_schema":
-            return payload
+            return body
         if self._wire_format == "json_object_with_schema":
-            return {**payload, "response_format": {"type": "json_object", "schema": rf["json_schema"]["schema"]}}
-        return payload
+            return {**body, "response_format": {"type": "json_object", "schema": rf["json_schema"]["schema"]}}
+        return body
 
     def request_log(self, payload: dict[str, Any]) -> dict[str, Any]:
         return self._wire(payload)
@@ -90,19 +97,16 @@ class OpenAIRater(LLMRater):
     async def _send(self, payload: dict[str, Any]) -> str:
         if self.client is None:
             await self._open()
-        wire = self._wire(payload)
         self.sent += 1
         try:
-            raw = await self.client.chat.completions.with_raw_response.create(**wire)
-        except Exception as exc:
-            if wire is payload and self._rejects_json_schema(exc):
-                # llama-cpp-python's server (0.3.x) only knows {"type": "json_object", "schema": ...}.
-                self._wire_format = "json_object_with_schema"
-                self.sent += 1
-                raw = await self.client.chat.completions.with_raw_response.create(**self._wire(payload))
-            else:
+            return await self.client.post("/chat/completions", cast_to=str, body=self._wire(payload))
+        except openai.APIStatusError as exc:
+            if not self._rejects_json_schema(exc):
                 raise
-        return raw.http_response.text
+            # llama-cpp-python's server (0.3.x) only knows {"type": "json_object", "schema": ...}.
+            self._wire_format = "json_object_with_schema"
+            self.sent += 1
+            return await self.client.post("/chat/completions", cast_to=str, body=self._wire(payload))
 
     def _rejects_json_schema(self, exc: Exception) -> bool:
         if self.config.response_format != "auto" or self._wire_format != "json_schema":
