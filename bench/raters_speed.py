@@ -81,14 +81,22 @@ def main() -> None:
 
     overhead_ms = (s1.seconds - ideal) / n * 1000
     print(f"fake server: {n} items, latency {lat * 1000:.0f} ms, concurrency {c}")
-    print(f"  first run      {s1.seconds:6.2f} s   ideal {ideal:.2f} s   ratio {s1.seconds / ideal:.3f} (target <= 1.25)"
-          f"   {req1} requests, {s1.ok} ok, {s1.errors} errors, cost {s1.cost:.4f}")
-    print(f"  per-item overhead: {overhead_ms:.2f} ms of wall time per item beyond the ideal "
-          f"(rendering, cache keys, SDK, HTTP, call log, judgement writes)")
-    print(f"  cached re-run  {s2.seconds:6.2f} s   (new round, all answers from the cache; target < 3 s)"
-          f"   {req2} requests, {s2.cached} from cache, {s2.seconds / n * 1000:.2f} ms per item")
-    print(f"  resume re-run  {s3.seconds:6.2f} s   (same round, all already judged)   {req3} requests, "
-          f"{s3.skipped} skipped")
+    print(
+        f"  first run      {s1.seconds:6.2f} s   ideal {ideal:.2f} s   ratio {s1.seconds / ideal:.3f} (target <= 1.25)"
+        f"   {req1} requests, {s1.ok} ok, {s1.errors} errors, cost {s1.cost:.4f}"
+    )
+    print(
+        f"  per-item overhead: {overhead_ms:.2f} ms of wall time per item beyond the ideal "
+        f"(rendering, cache keys, SDK, HTTP, call log, judgement writes)"
+    )
+    print(
+        f"  cached re-run  {s2.seconds:6.2f} s   (new round, all answers from the cache; target < 3 s)"
+        f"   {req2} requests, {s2.cached} from cache, {s2.seconds / n * 1000:.2f} ms per item"
+    )
+    print(
+        f"  resume re-run  {s3.seconds:6.2f} s   (same round, all already judged)   {req3} requests, "
+        f"{s3.skipped} skipped"
+    )
 
     if args.local_items <= 0:
         return
@@ -106,10 +114,14 @@ def main() -> None:
         s = run_rater(store, market.name, cfg, round="local", progress=False, limit=args.local_items)
         wall = time.perf_counter() - t0
         store.close()
-    print(f"local model (SmolLM2-135M-Instruct Q4_1, llama.cpp, {cfg.concurrency} concurrent, classify_json.j2, "
-          f"max_tokens {cfg.max_tokens}):")
-    print(f"  {s.total} marketplace items in {wall:.1f} s = {s.total / wall:.2f} items/s   {s.ok} ok, {s.errors} errors, "
-          f"{s.tokens_in} tokens in, {s.tokens_out} out ({s.tokens_out / wall:.1f} generated tokens/s)")
+    print(
+        f"local model (SmolLM2-135M-Instruct Q4_1, llama.cpp, {cfg.concurrency} concurrent, classify_json.j2, "
+        f"max_tokens {cfg.max_tokens}):"
+    )
+    print(
+        f"  {s.total} marketplace items in {wall:.1f} s = {s.total / wall:.2f} items/s   {s.ok} ok, {s.errors} errors, "
+        f"{s.tokens_in} tokens in, {s.tokens_out} out ({s.tokens_out / wall:.1f} generated tokens/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -189,7 +189,9 @@ class FakeServer:
 
     # ---- life cycle ----------------------------------------------------------------------------
     def start(self) -> FakeServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -259,14 +261,21 @@ class FakeServer:
 
             def do_GET(self) -> None:
                 if self.path.endswith("/models"):
-                    self._send(200, json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}))
+                    self._send(
+                        200, json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                    )
                 elif self.path == "/_admin/log":
                     with server._lock:
                         rows = [{k: v for k, v in e.items() if k != "body"} for e in server.log]
                     self._send(200, json.dumps(rows))
                 elif self.path == "/_admin/stats":
                     reqs = server.chat_requests()
-                    self._send(200, json.dumps({"requests": len(reqs), "answered": sum(e["outcome"] == "answered" for e in reqs)}))
+                    self._send(
+                        200,
+                        json.dumps(
+                            {"requests": len(reqs), "answered": sum(e["outcome"] == "answered" for e in reqs)}
+                        ),
+                    )
                 else:
                     self._send(404, json.dumps({"error": {"message": "not found"}}))
 

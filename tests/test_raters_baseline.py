@@ -16,7 +16,10 @@ __all__ = ["sqlite_store"]
 
 
 def _items(spec: list[tuple[str, str, list[str]]]) -> list[Item]:
-    return [Item(item_id=f"b{i}", text=t, gold=Gold(label=lab, areas=areas)) for i, (t, lab, areas) in enumerate(spec)]
+    return [
+        Item(item_id=f"b{i}", text=t, gold=Gold(label=lab, areas=areas))
+        for i, (t, lab, areas) in enumerate(spec)
+    ]
 
 
 def _learnable(n_per_label: int = 12) -> list[Item]:
@@ -95,7 +98,9 @@ def test_seeded_and_deterministic():
     items = _learnable()
     a = BaselineRater().rate(items, POLICY)
     b = BaselineRater().rate(items, POLICY)
-    assert [(j.label, j.confidence, j.area_scores) for j in a] == [(j.label, j.confidence, j.area_scores) for j in b]
+    assert [(j.label, j.confidence, j.area_scores) for j in a] == [
+        (j.label, j.confidence, j.area_scores) for j in b
+    ]
 
 
 @pytest.mark.parametrize("name", ["marketplace", "hatecheck_sample"])

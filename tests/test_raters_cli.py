@@ -54,11 +54,19 @@ def test_classify_with_an_llm_config_against_the_fake_server(tmp_path, fake_serv
 @pytest.mark.parametrize(
     ("text", "expect"),
     [
-        ("kind: openai\nid: x\nmodel: m\nbase_url: http://127.0.0.1:9/v1\nconcurency: 4\n", "rater.yaml:5: concurency: unknown setting"),
+        (
+            "kind: openai\nid: x\nmodel: m\nbase_url: http://127.0.0.1:9/v1\nconcurency: 4\n",
+            "rater.yaml:5: concurency: unknown setting",
+        ),
         ("kind: openai\nid: x\nbase_url: http://127.0.0.1:9/v1\n", "rater.yaml: model:"),
-        ("kind: openai\nid: x\nmodel: m\nbase_url: http://127.0.0.1:9/v1\napi_key_env: CLI_TEST_UNSET_KEY\n",
-         "rater.yaml: api_key_env: environment variable CLI_TEST_UNSET_KEY is not set"),
-        ("kind: openai\nid: x\nmodel: m\nbase_url: http://127.0.0.1:9/v1\ntemplate: nope.j2\n", "template: no template 'nope.j2'"),
+        (
+            "kind: openai\nid: x\nmodel: m\nbase_url: http://127.0.0.1:9/v1\napi_key_env: CLI_TEST_UNSET_KEY\n",
+            "rater.yaml: api_key_env: environment variable CLI_TEST_UNSET_KEY is not set",
+        ),
+        (
+            "kind: openai\nid: x\nmodel: m\nbase_url: http://127.0.0.1:9/v1\ntemplate: nope.j2\n",
+            "template: no template 'nope.j2'",
+        ),
     ],
 )
 def test_bad_rater_config_exits_2_with_one_line_naming_file_and_field(tmp_path, monkeypatch, text, expect):

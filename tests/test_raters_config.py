@@ -29,11 +29,17 @@ def test_example_configs_are_valid(path):
 @pytest.mark.parametrize(
     ("text", "where"),
     [
-        ("kind: openai\nid: x\nmodel: m\nbase_url: http://h/v1\ntemprature: 0\n", ":5: temprature: unknown setting"),
+        (
+            "kind: openai\nid: x\nmodel: m\nbase_url: http://h/v1\ntemprature: 0\n",
+            ":5: temprature: unknown setting",
+        ),
         ("kind: openai\nid: x\nmodel: m\nbase_url: http://h/v1\nconcurrency: 0\n", ":5: concurrency:"),
         ("kind: openai\nid: x\nbase_url: http://h/v1\n", "model: an openai rater needs a model"),
         ("kind: gemini\nid: x\n", ":1: kind:"),
-        ("kind: openai\nid: x\nmodel: m\nbase_url: http://h/v1\nprices: {input_per_mtok: -1}\n", ":5: prices.input_per_mtok:"),
+        (
+            "kind: openai\nid: x\nmodel: m\nbase_url: http://h/v1\nprices: {input_per_mtok: -1}\n",
+            ":5: prices.input_per_mtok:",
+        ),
         ("kind: openai\nid: [x\n", "not valid YAML"),
         ("- just\n- a list\n", "expected a mapping"),
     ],
@@ -62,11 +68,16 @@ def test_templates_declare_their_mode_and_hash_their_source():
 
 def test_user_template_by_path_or_env_needs_no_code(tmp_path, monkeypatch):
     own = tmp_path / "my_yes_no.j2"
-    own.write_text("{#\nmode: yes_no\n#}\nDoes this break {{ area.title }}? {{ item.text }} Answer yes or no.")
+    own.write_text(
+        "{#\nmode: yes_no\n#}\nDoes this break {{ area.title }}? {{ item.text }} Answer yes or no."
+    )
     t = PromptTemplate.load(str(own))
     assert t.mode == "yes_no"
     assert t.messages(POLICY, make_items(1)[0], area=POLICY.areas[0]) == [
-        {"role": "user", "content": "Does this break Scams? Listing item-0000: a used thing for sale, number 0. Answer yes or no."}
+        {
+            "role": "user",
+            "content": "Does this break Scams? Listing item-0000: a used thing for sale, number 0. Answer yes or no.",
+        }
     ]
     # a folder of one's own: CALIBRATE_PROMPTS, and templates there may extend the bundled ones
     (tmp_path / "strict.j2").write_text(
@@ -121,13 +132,15 @@ def test_backoff_is_exponential_capped_jittered_and_retry_after_wins():
 def test_failures_are_classified():
     def status_error(code):
         req = httpx.Request("POST", "http://x")
-        return httpx.HTTPStatusError("x", request=req, response=httpx.Response(code, request=req, text="body"))
+        return httpx.HTTPStatusError(
+            "x", request=req, response=httpx.Response(code, request=req, text="body")
+        )
 
     assert describe_failure(status_error(429)).retryable
     assert describe_failure(status_error(503)).retryable
     assert not describe_failure(status_error(400)).retryable
     assert not describe_failure(status_error(401)).retryable
-    assert describe_failure(asyncio.TimeoutError()).retryable
+    assert describe_failure(TimeoutError()).retryable
     assert describe_failure(httpx.ConnectError("refused")).retryable
     assert not describe_failure(ValueError("bug")).retryable
 

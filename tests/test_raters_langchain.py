@@ -37,7 +37,13 @@ def test_structured_output_over_http_tool_calls(sqlite_store, fake_server):
     assert req["messages"][0]["role"] == "system" and "Scams" in req["messages"][0]["content"]
     js = {j.item_id: j for j in sqlite_store.judgements("toy", round="r1")}
     j = js["item-0002"]
-    assert (j.label, j.areas, j.confidence, j.rationale, j.rater_kind) == ("remove", ["weapons"], 0.7, "rifle", "llm")
+    assert (j.label, j.areas, j.confidence, j.rationale, j.rater_kind) == (
+        "remove",
+        ["weapons"],
+        0.7,
+        "rifle",
+        "llm",
+    )
     assert j.tokens_in > 0 and j.cost > 0 and j.prompt_hash == rater.template.hash
     # cached: a new round makes no request
     again = run_rater(sqlite_store, "toy", rater.config, round="r2", progress=False, rater=rater)
@@ -45,7 +51,9 @@ def test_structured_output_over_http_tool_calls(sqlite_store, fake_server):
 
 
 def test_cache_key_never_holds_the_models_secret_params(fake_server):
-    rater = LangChainRater(lc_config(), chat_model=http_chat_model(fake_server.base_url, api_key="sk-lc-SECRET"))
+    rater = LangChainRater(
+        lc_config(), chat_model=http_chat_model(fake_server.base_url, api_key="sk-lc-SECRET")
+    )
     payload = rater.first_requests(make_items(1)[0], POLICY)[0]
     assert "sk-lc-SECRET" not in json.dumps(payload) and payload["model_params"]["model"] == "fake-lc-model"
 

@@ -14,7 +14,12 @@ import httpx
 import pytest
 
 from calibration.raters import run_rater
-from calibration.raters.local import local_extra_installed, local_llm_server, local_rater_config, smollm2_model_path
+from calibration.raters.local import (
+    local_extra_installed,
+    local_llm_server,
+    local_rater_config,
+    smollm2_model_path,
+)
 from tests.raters_fixtures import ROOT, add_set, sqlite_store
 
 __all__ = ["sqlite_store"]

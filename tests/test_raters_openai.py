@@ -33,7 +33,10 @@ def _requests_for(server, item_id):
 def test_happy_path_stores_one_ok_judgement_per_item_with_provenance(store, fake_server):
     items = make_items(12)
     add_set(store, items)
-    fake_server.script("item-0004", fs.ok({"label": "remove", "areas": ["scam"], "confidence": 0.8, "rationale": "gift card"}))
+    fake_server.script(
+        "item-0004",
+        fs.ok({"label": "remove", "areas": ["scam"], "confidence": 0.8, "rationale": "gift card"}),
+    )
     s = run_rater(store, "toy", config(fake_server.base_url), round="r1", progress=False)
     assert (s.total, s.ok, s.errors, s.cached, s.skipped) == (12, 12, 0, 0, 0)
     assert s.requests == 12 and s.cost > 0
@@ -84,7 +87,9 @@ def test_cache_key_ignores_base_url_but_not_prompt_or_parameters(sqlite_store, f
         s = run_rater(sqlite_store, "toy", config(other.base_url), round="r2", progress=False)
         assert s.cached == 4 and other.chat_requests() == []
         # another temperature, or another template, is another request
-        s = run_rater(sqlite_store, "toy", config(other.base_url, temperature=0.5), round="r3", progress=False)
+        s = run_rater(
+            sqlite_store, "toy", config(other.base_url, temperature=0.5), round="r3", progress=False
+        )
         assert s.requests == 4
         s = run_rater(sqlite_store, "toy", config(other.base_url, template="policy_as_prompt.j2"), round="r4",
                       progress=False)  # fmt: skip
@@ -94,7 +99,9 @@ def test_cache_key_ignores_base_url_but_not_prompt_or_parameters(sqlite_store, f
 
 def test_429_retry_after_is_honoured(sqlite_store, fake_server):
     add_set(sqlite_store, make_items(3))
-    fake_server.script("item-0001", fs.status(429, retry_after=1), fs.status(429, retry_after_ms=300), fs.ok())
+    fake_server.script(
+        "item-0001", fs.status(429, retry_after=1), fs.status(429, retry_after_ms=300), fs.ok()
+    )
     s = run_rater(sqlite_store, "toy", config(fake_server.base_url), round="r1", progress=False)
     assert (s.ok, s.errors) == (3, 0)
     reqs = _requests_for(fake_server, "item-0001")
@@ -150,12 +157,17 @@ def test_timeouts_and_slow_responses(sqlite_store, fake_server):
         (fs.ok('{"label": "remove", "areas": ["sc', finish_reason="length"), "truncated"),
         (fs.ok("Sure! The label is remove."), "not valid JSON"),
         (fs.ok(content="", refusal="I can't help with that."), "refusal"),
-        (fs.ok({"label": "ban", "areas": [], "confidence": 0.5, "rationale": "x"}), "label 'ban' is not one of"),
+        (
+            fs.ok({"label": "ban", "areas": [], "confidence": 0.5, "rationale": "x"}),
+            "label 'ban' is not one of",
+        ),
         (fs.ok({"label": "remove", "areas": ["spam"], "confidence": 0.5, "rationale": "x"}), "unknown area"),
         (fs.ok({"label": "remove", "areas": [], "confidence": 85, "rationale": "x"}), "confidence"),
     ],
 )
-def test_malformed_answer_gets_one_repair_then_an_error_with_the_raw_text(sqlite_store, fake_server, bad, problem):
+def test_malformed_answer_gets_one_repair_then_an_error_with_the_raw_text(
+    sqlite_store, fake_server, bad, problem
+):
     add_set(sqlite_store, make_items(3))
     good = {"label": "restrict", "areas": ["scam"], "confidence": 0.6, "rationale": "fixed"}
     fake_server.script("item-0000", bad, fs.ok(good))  # repaired on the second try
@@ -166,7 +178,11 @@ def test_malformed_answer_gets_one_repair_then_an_error_with_the_raw_text(sqlite
     fixed = js["item-0000"]
     assert (fixed.status, fixed.label, fixed.areas) == ("ok", "restrict", ["scam"])
     repair = _requests_for(fake_server, "item-0000")[1]["body"]["messages"]
-    assert repair[-2]["role"] == "assistant" and repair[-1]["role"] == "user" and problem in repair[-1]["content"]
+    assert (
+        repair[-2]["role"] == "assistant"
+        and repair[-1]["role"] == "user"
+        and problem in repair[-1]["content"]
+    )
     failed = js["item-0001"]
     assert failed.status == "error" and failed.label is None and problem in failed.error
     assert "after one repair attempt" in failed.error
@@ -189,13 +205,17 @@ def test_many_items_with_every_failure_mixed_nothing_lost(store, fake_server):
     ]  # fmt: skip
     for i, actions in enumerate(script * 3):
         fake_server.script(f"item-{i * 2:04d}", *actions)
-    s = run_rater(store, "toy", config(fake_server.base_url, timeout=0.5, concurrency=16), round="r1", progress=False)
+    s = run_rater(
+        store, "toy", config(fake_server.base_url, timeout=0.5, concurrency=16), round="r1", progress=False
+    )
     js = store.judgements("toy", round="r1")
     assert len(js) == len(items) == s.ok + s.errors == s.total
     assert {j.item_id for j in js} == {it.item_id for it in items}
     assert s.errors == 3 * 6  # truncated, invalid, refusal, bad label, bad area, 500 x 5
     for j in js:
-        assert (j.status == "ok" and j.label in POLICY.labels) or (j.status == "error" and j.error and j.label is None)
+        assert (j.status == "ok" and j.label in POLICY.labels) or (
+            j.status == "error" and j.error and j.label is None
+        )
 
 
 def test_auto_response_format_falls_back_for_llama_cpp(sqlite_store, fake_server):

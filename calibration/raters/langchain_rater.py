@@ -56,7 +56,9 @@ class LangChainRater(LLMRater):
 
     provider = "langchain"
 
-    def __init__(self, config: RaterConfig, *, chat_model: Any = None, template: PromptTemplate | None = None):
+    def __init__(
+        self, config: RaterConfig, *, chat_model: Any = None, template: PromptTemplate | None = None
+    ):
         super().__init__(config, template=template)
         self.chat_model = chat_model if chat_model is not None else self._build(config)
         self._structured: dict[str, Any] = {}
@@ -80,8 +82,12 @@ class LangChainRater(LLMRater):
         try:
             cls = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as e:
-            raise InputError.at(f"rater {config.id}", 0, "langchain.class_path",
-                                f"cannot import {lc.class_path}: {e} (is the provider package installed?)") from None
+            raise InputError.at(
+                f"rater {config.id}",
+                0,
+                "langchain.class_path",
+                f"cannot import {lc.class_path}: {e} (is the provider package installed?)",
+            ) from None
         names = {f: f for f in ("model", "base_url", "temperature", "max_tokens", "timeout", "api_key")}
         names.update(lc.param_names)
         kwargs = dict(lc.init)
@@ -95,7 +101,11 @@ class LangChainRater(LLMRater):
         return cls(**kwargs)
 
     def _payload(self, messages: list[dict[str, str]], policy: Policy, *, yes_no: bool) -> dict[str, Any]:
-        p: dict[str, Any] = {"model": self.model_name, "model_params": self._model_params, "messages": messages}
+        p: dict[str, Any] = {
+            "model": self.model_name,
+            "model_params": self._model_params,
+            "messages": messages,
+        }
         if not yes_no:
             p["structured_output"] = response_schema(policy)
         return p
@@ -121,7 +131,9 @@ class LangChainRater(LLMRater):
         return json.dumps(
             {
                 "content": msg.content,
-                "tool_calls": [{"name": t.get("name"), "args": t.get("args")} for t in getattr(msg, "tool_calls", [])],
+                "tool_calls": [
+                    {"name": t.get("name"), "args": t.get("args")} for t in getattr(msg, "tool_calls", [])
+                ],
                 "additional_kwargs": msg.additional_kwargs,
                 "response_metadata": msg.response_metadata,
                 "usage_metadata": getattr(msg, "usage_metadata", None),

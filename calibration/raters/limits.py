@@ -156,7 +156,9 @@ def describe_failure(exc: BaseException) -> Failure:
     if any("Timeout" in b for b in bases):
         return Failure(True, "timeout")
     # httpx / httpx2 transport errors, SDK connection errors, socket errors: the request may not have arrived
-    if bases & {"TransportError", "NetworkError", "APIConnectionError", "ConnectionError"} or isinstance(exc, OSError):
+    if bases & {"TransportError", "NetworkError", "APIConnectionError", "ConnectionError"} or isinstance(
+        exc, OSError
+    ):
         return Failure(True, f"connection error: {exc}")
     if "ResponseValidation" in name or "JSONDecode" in name:
         # A 200 whose body is not the JSON the API promised: a proxy hiccup more often than not.

@@ -343,12 +343,16 @@ class LLMRater(Rater):
             return CallResult(key=key, error=err, error_body=out.failure.body, latency_ms=rec["latency_ms"])
         body, answer = out.value
         cost = self._cost(answer.tokens_in, answer.tokens_out)
-        ctx.limiter.settle(est, (answer.tokens_in or 0) + (answer.tokens_out or 0) if answer.tokens_in else None)
+        ctx.limiter.settle(
+            est, (answer.tokens_in or 0) + (answer.tokens_out or 0) if answer.tokens_in else None
+        )
         ctx.stats.calls += 1
         ctx.stats.cost += cost or 0.0
         ctx.stats.tokens_in += answer.tokens_in or 0
         ctx.stats.tokens_out += answer.tokens_out or 0
-        rec.update(status="ok", response=body, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out, cost=cost)
+        rec.update(
+            status="ok", response=body, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out, cost=cost
+        )
         if ctx.record is not None:
             ctx.record(rec)  # committed now: a crash after this line does not repeat the request
         else:
@@ -380,7 +384,9 @@ class LLMRater(Rater):
         cached = all(c.cached for c in calls)
         return j, cached
 
-    async def _rate_json(self, ctx: CallContext, item: Item, policy: Policy) -> tuple[Judgement, list[CallResult]]:
+    async def _rate_json(
+        self, ctx: CallContext, item: Item, policy: Policy
+    ) -> tuple[Judgement, list[CallResult]]:
         messages = self.template.messages(policy, item)
         first = await self.call(ctx, item, policy, self._payload(messages, policy, yes_no=False))
         if first.error is not None:
@@ -401,13 +407,25 @@ class LLMRater(Rater):
         calls = [first, second]
         raw_both = f"{first.text}\n\n--- repair ---\n\n{second.text}"
         if second.error is not None:
-            return self._judgement(item, policy, calls, status="error", raw_response=raw_both,
-                                   error=f"invalid answer: {problem}; the repair call failed: {second.error}"), calls
+            return self._judgement(
+                item,
+                policy,
+                calls,
+                status="error",
+                raw_response=raw_both,
+                error=f"invalid answer: {problem}; the repair call failed: {second.error}",
+            ), calls
         try:
             decision = read_json_answer(second.answer, policy)
         except AnswerError as e2:
-            return self._judgement(item, policy, calls, status="error", raw_response=raw_both,
-                                   error=f"invalid answer: {problem}; after one repair attempt: {e2}"), calls
+            return self._judgement(
+                item,
+                policy,
+                calls,
+                status="error",
+                raw_response=raw_both,
+                error=f"invalid answer: {problem}; after one repair attempt: {e2}",
+            ), calls
         return self._judgement(item, policy, calls, raw_response=raw_both, **decision), calls
 
     def _area_label(self, policy: Policy, area_id: str) -> str:
@@ -488,7 +506,9 @@ class LLMRater(Rater):
             raise InputError.at(f"rater {self.config.id}", 0, "area_labels",
                                 f"unknown area(s) {bad_areas}; the policy has {policy.area_ids}")  # fmt: skip
 
-    async def arate(self, items: Sequence[Item], policy: Policy, ctx: CallContext | None = None) -> list[Judgement]:
+    async def arate(
+        self, items: Sequence[Item], policy: Policy, ctx: CallContext | None = None
+    ) -> list[Judgement]:
         self.check_policy(policy)
         ctx = ctx or CallContext.for_config(self.config)
         await self._open()

@@ -140,7 +140,9 @@ class LocalLLMServer:
                 pass
             time.sleep(0.25)
         self.stop()
-        raise LocalServerError(f"the llama.cpp server did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+        raise LocalServerError(
+            f"the llama.cpp server did not answer within {timeout:.0f} s:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 20) -> str:
         if self.log_path is None:
@@ -175,7 +177,9 @@ class LocalLLMServer:
 
 
 @contextlib.contextmanager
-def local_llm_server(port: int | None = None, model_path: str | Path | None = None, **kwargs: Any) -> Iterator[str]:
+def local_llm_server(
+    port: int | None = None, model_path: str | Path | None = None, **kwargs: Any
+) -> Iterator[str]:
     """Start the local model server, yield its base URL (`http://127.0.0.1:PORT/v1`), stop it after."""
     server = LocalLLMServer(port=port, model_path=model_path, **kwargs)
     try:

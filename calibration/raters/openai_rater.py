@@ -28,7 +28,9 @@ class OpenAIRater(LLMRater):
 
     provider = "openai"
 
-    def __init__(self, config: RaterConfig, *, template: PromptTemplate | None = None, api_key: str | None = None):
+    def __init__(
+        self, config: RaterConfig, *, template: PromptTemplate | None = None, api_key: str | None = None
+    ):
         super().__init__(config, template=template)
         # Read now so that a missing variable stops the run before any call; kept in memory only.
         self._api_key = api_key or config.api_key()

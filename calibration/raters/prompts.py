@@ -54,7 +54,10 @@ def resolve_template(name: str | Path) -> Path:
         return candidate.resolve()
     known = sorted(x.name for x in prompts_dir().glob("*.j2")) if prompts_dir().is_dir() else []
     raise InputError.at(
-        candidate, 0, "template", f"no template {str(name)!r} in {prompts_dir()} (known: {', '.join(known) or 'none'})"
+        candidate,
+        0,
+        "template",
+        f"no template {str(name)!r} in {prompts_dir()} (known: {', '.join(known) or 'none'})",
     )
 
 
@@ -96,12 +99,16 @@ class PromptTemplate:
                 meta = parsed
         mode = meta.get("mode")
         if mode is not None and mode not in ("json", "yes_no"):
-            raise InputError.at(path, 1, "mode", f"mode {mode!r} in the template header; expected json or yes_no")
+            raise InputError.at(
+                path, 1, "mode", f"mode {mode!r} in the template header; expected json or yes_no"
+            )
         tpl = cls(path=path, source=source, meta=meta)
         try:
-            tpl._template, tpl._parents, tpl.hash  # compile now: report a bad template before any call
+            _ = (tpl._template, tpl._parents, tpl.hash)  # compile now: report a bad template before any call
         except jinja2.TemplateError as e:
-            raise InputError.at(path, getattr(e, "lineno", 0) or 0, "template", f"{type(e).__name__}: {e}") from None
+            raise InputError.at(
+                path, getattr(e, "lineno", 0) or 0, "template", f"{type(e).__name__}: {e}"
+            ) from None
         return tpl
 
     @cached_property
@@ -154,7 +161,9 @@ class PromptTemplate:
         try:
             return self._env.from_string(self.source)
         except jinja2.TemplateSyntaxError as e:
-            raise InputError.at(self.path, e.lineno or 0, "template", f"Jinja2 syntax error: {e.message}") from None
+            raise InputError.at(
+                self.path, e.lineno or 0, "template", f"Jinja2 syntax error: {e.message}"
+            ) from None
 
     @cached_property
     def _parents(self) -> list[jinja2.Template]:
@@ -198,4 +207,6 @@ class PromptTemplate:
                 return out
             return [{"role": "user", "content": tpl.render(ctx).strip()}]
         except jinja2.TemplateError as e:
-            raise InputError.at(self.path, getattr(e, "lineno", 0) or 0, "template", f"cannot render: {e}") from None
+            raise InputError.at(
+                self.path, getattr(e, "lineno", 0) or 0, "template", f"cannot render: {e}"
+            ) from None

@@ -67,11 +67,15 @@ def round_item_ids(store: Store, golden_set: str, round: str) -> tuple[list[str]
         ).first()
         if row is None:
             return None, None
-        ids = conn.execute(
-            select(ItemRow.item_id)
-            .join(RoundItemRow, RoundItemRow.item_pk == ItemRow.id)
-            .where(RoundItemRow.round_pk == row.id)
-        ).scalars().all()
+        ids = (
+            conn.execute(
+                select(ItemRow.item_id)
+                .join(RoundItemRow, RoundItemRow.item_pk == ItemRow.id)
+                .where(RoundItemRow.round_pk == row.id)
+            )
+            .scalars()
+            .all()
+        )
     return list(ids), row.state
 
 
@@ -92,7 +96,9 @@ def _progress(total: int, enabled: bool, label: str):
         TextColumn("eta"),
         TimeRemainingColumn(),
         TimeElapsedColumn(),
-        TextColumn("cost {task.fields[cost]:.4f}  errors {task.fields[errors]}  cached {task.fields[cached]}"),
+        TextColumn(
+            "cost {task.fields[cost]:.4f}  errors {task.fields[errors]}  cached {task.fields[cached]}"
+        ),
         disable=not enabled,
         transient=False,
     )
@@ -116,7 +122,9 @@ def run_rater(
     gs = store.golden_set(golden_set_name)
     in_round, state = round_item_ids(store, golden_set_name, round)
     if state == "closed":
-        raise StoreError(f"round {round!r} of {golden_set_name!r} is closed; judgements cannot be added to it")
+        raise StoreError(
+            f"round {round!r} of {golden_set_name!r} is closed; judgements cannot be added to it"
+        )
     items = gs.items if in_round is None else [it for it in gs.items if it.item_id in set(in_round)]
     if limit is not None:
         items = items[: max(0, limit)]
@@ -126,7 +134,9 @@ def run_rater(
 
     if not isinstance(rater, LLMRater):
         judgements = rater.rate(items, gs.policy)
-        store.add_judgements(golden_set_name, judgements, round=round, rater_configs=rater_configs, replace=True)
+        store.add_judgements(
+            golden_set_name, judgements, round=round, rater_configs=rater_configs, replace=True
+        )
         summary.notes.extend(getattr(rater, "notes", []))
         summary.ok = sum(j.status == "ok" for j in judgements)
         summary.errors = len(judgements) - summary.ok
@@ -144,7 +154,9 @@ def run_rater(
     stats = RunStats()
     sent_before = rater.sent
     results = asyncio.run(
-        _run_async(store, golden_set_name, round, rater, todo, gs.policy, cache, stats, rater_configs, progress)
+        _run_async(
+            store, golden_set_name, round, rater, todo, gs.policy, cache, stats, rater_configs, progress
+        )
     )
     summary.ok = summary.skipped + sum(j.status == "ok" for j in results)
     summary.errors = sum(j.status == "error" for j in results)
@@ -180,7 +192,11 @@ async def _run_async(
 ) -> list[Judgement]:
     config = rater.config
     ctx = CallContext.for_config(
-        config, cache=cache, lookup=store.cached_call, record=lambda rec: store.record_call(**rec), stats=stats
+        config,
+        cache=cache,
+        lookup=store.cached_call,
+        record=lambda rec: store.record_call(**rec),
+        stats=stats,
     )
     queue: asyncio.Queue[Item] = asyncio.Queue()
     for it in items:
@@ -192,7 +208,9 @@ async def _run_async(
 
     def flush() -> None:
         if pending:
-            store.add_judgements(golden_set, list(pending), round=round, rater_configs=rater_configs, replace=True)
+            store.add_judgements(
+                golden_set, list(pending), round=round, rater_configs=rater_configs, replace=True
+            )
             pending.clear()
         last_flush[0] = time.monotonic()
 
@@ -213,7 +231,9 @@ async def _run_async(
             pending.append(judgement)
             if len(pending) >= config.write_batch or time.monotonic() - last_flush[0] > FLUSH_SECONDS:
                 flush()
-            progress.update(task, advance=1, cost=stats.cost, errors=stats.errors, cached=stats.cached_judgements)
+            progress.update(
+                task, advance=1, cost=stats.cost, errors=stats.errors, cached=stats.cached_judgements
+            )
 
     await rater._open()
     try:
