@@ -347,3 +347,39 @@ def test_progress_bar_runs(sqlite_store, fake_server, capsys):
     fake_server.script("item-0002", *[fs.status(500)] * 4)
     s = run_rater(sqlite_store, "toy", config(fake_server.base_url), round="r1", progress=True)
     assert (s.ok, s.errors) == (4, 1)
+
+
+def test_an_existing_round_limits_the_run_to_its_sample_and_a_closed_round_is_refused(
+    sqlite_store, fake_server
+):
+    from sqlalchemy import delete
+
+    from calibration.errors import StoreError
+    from calibration.schema import ItemRow, RoundItemRow
+
+    add_set(sqlite_store, make_items(6))
+    # the store creates the round (with every item) on first use; keep items 0-2, as a sampled round would
+    run_rater(
+        sqlite_store,
+        "toy",
+        config(fake_server.base_url, id="first"),
+        round="sampled",
+        progress=False,
+        limit=1,
+    )
+    with sqlite_store.transaction() as conn:
+        keep = [
+            r.id
+            for r in conn.execute(select(ItemRow.id).where(ItemRow.item_id.in_(["item-0000", "item-0002"])))
+        ]
+        conn.execute(delete(RoundItemRow).where(RoundItemRow.item_pk.not_in(keep)))
+    s = run_rater(sqlite_store, "toy", config(fake_server.base_url), round="sampled", progress=False)
+    judged = {j.item_id for j in sqlite_store.judgements("toy", round="sampled", raters=["fake-llm"])}
+    assert s.total == 2 and judged == {"item-0000", "item-0002"}
+    sqlite_store.close_round("toy", "sampled")
+    n = len(fake_server.chat_requests())
+    with pytest.raises(StoreError, match="closed"):
+        run_rater(
+            sqlite_store, "toy", config(fake_server.base_url, id="late"), round="sampled", progress=False
+        )
+    assert len(fake_server.chat_requests()) == n

@@ -93,3 +93,28 @@ def test_kill_9_midway_then_rerun_judges_every_item_once_and_repeats_no_request(
     assert second == N_ITEMS - len(first)
     assert f"{second} requests" in done.stdout and f"{N_ITEMS} ok" in done.stdout
     assert _count(db, "llm_calls") == N_ITEMS
+
+
+def test_ctrl_c_keeps_what_was_judged_and_exits_130(tmp_path):
+    db = tmp_path / "int.db"
+    with Store(db) as store:
+        store.import_golden_set("toy", POLICY, make_items(200))
+    with FakeServer(latency=0.05) as server:
+        cfg = tmp_path / "rater.yaml"
+        cfg.write_text(
+            f"kind: openai\nid: interruptible\nmodel: fake\nbase_url: {server.base_url}\n"
+            "response_format: json_schema\nconcurrency: 4\nwrite_batch: 1000\n"
+        )
+        proc = subprocess.Popen(
+            _classify(db, cfg), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        _wait(lambda: len(server.answered()) > 40 or proc.poll() is not None, 120, "40 answered requests")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 130, out
+        assert "interrupted" in out and "run again to resume" in out
+        server.settle()
+    # write_batch is larger than the run: everything judged was written on the way out
+    judged = _count(db, "judgements")
+    logged_items = sqlite3.connect(db).execute("select count(distinct item_id) from llm_calls").fetchone()[0]
+    assert 40 < judged < 200 and judged == logged_items
