@@ -149,7 +149,7 @@ class RaterConfig(BaseModel):
 
     def store_config(self) -> dict[str, Any]:
         """What the store keeps about this rater: the settings, never a key (there is none in here)."""
-        return self.model_dump(mode="json", exclude_defaults=False)
+        return self.model_dump(mode="json")
 
 
 def _key_line(path: Path, text: str, loc: tuple[Any, ...]) -> int:
@@ -188,7 +188,7 @@ def load_rater_config(path: str | Path) -> RaterConfig:
     if not isinstance(data, dict):
         raise InputError.at(path, 0, None, "expected a mapping of settings (kind, id, model, ...)")
     try:
-        return RaterConfig.model_validate(data)
+        config = RaterConfig.model_validate(data)
     except ValidationError as e:
         issues = []
         for err in e.errors():
@@ -201,6 +201,16 @@ def load_rater_config(path: str | Path) -> RaterConfig:
                 msg = "unknown setting"
             issues.append(Issue(str(path), _key_line(path, text, loc or (field,)), field, msg))
         raise InputError(issues) from None
+    if config.kind != "baseline":  # a template that does not exist is a mistake in this file
+        from calibration.raters.prompts import resolve_template
+
+        try:
+            resolve_template(config.template)
+        except InputError as e:
+            raise InputError.at(
+                path, _key_line(path, text, ("template",)), "template", e.issues[0].message
+            ) from None
+    return config
 
 
 class Rater(ABC):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,17 +18,6 @@ from calibration.errors import InputError, StoreError
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
-
-
-def _fail_input(e: InputError) -> NoReturn:
-    for issue in (e.errors or e.issues)[:20]:
-        err_console.print(f"error: {issue}", markup=False)
-    raise typer.Exit(2)
 
 
 def classify_command(
@@ -56,7 +45,9 @@ def classify_command(
     Re-running is free: answers are cached in the store and items already judged are skipped; after a
     crash, run the same command again to resume.
     """
-    from calibration.raters.base import load_rater_config
+    from calibration.cli import fail as _fail
+    from calibration.cli import fail_input as _fail_input
+    from calibration.raters.base import load_rater_config, make_rater
     from calibration.raters.local import LocalServerError
     from calibration.raters.runner import run_rater
     from calibration.store import DEFAULT_ROUND, Store
@@ -64,6 +55,7 @@ def classify_command(
     try:
         config = load_rater_config(rater)
         config.api_key(rater)  # a missing key stops here, before any work, naming the file and field
+        rater_impl = make_rater(config)  # loads and compiles the template now
     except InputError as e:
         _fail_input(e)
     try:
@@ -79,7 +71,15 @@ def classify_command(
             name = gs.name
         else:
             name = str(golden_set)
-        summary = run_rater(store, name, config, round=round or DEFAULT_ROUND, progress=progress, limit=limit)
+        summary = run_rater(
+            store,
+            name,
+            config,
+            round=round or DEFAULT_ROUND,
+            progress=progress,
+            limit=limit,
+            rater=rater_impl,
+        )
     except InputError as e:
         _fail_input(e)
     except StoreError as e:
@@ -105,6 +105,7 @@ def llm_serve_command(
     n_ctx: Annotated[int, typer.Option("--n-ctx", help="Context size in tokens")] = 4096,
 ) -> None:
     """Serve the local model (llama.cpp, OpenAI-compatible) on 127.0.0.1 until Ctrl-C."""
+    from calibration.cli import fail as _fail
     from calibration.raters.local import LocalLLMServer, LocalServerError
 
     try:

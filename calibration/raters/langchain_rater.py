@@ -27,7 +27,7 @@ from calibration.errors import InputError
 from calibration.models import Policy
 from calibration.raters.base import RaterConfig
 from calibration.raters.limits import InvalidResponse
-from calibration.raters.llm import Answer, LLMRater
+from calibration.raters.llm import Answer, LLMRater, first_token_top_logprobs
 from calibration.raters.prompts import PromptTemplate, response_schema
 
 _SECRET = re.compile(r"key|token|secret|password|auth|credential", re.I)
@@ -153,18 +153,12 @@ class LangChainRater(LLMRater):
         calls = data.get("tool_calls") or []
         meta = data.get("response_metadata") or {}
         extra = data.get("additional_kwargs") or {}
-        top = None
-        for tok in (meta.get("logprobs") or {}).get("content") or []:
-            if str(tok.get("token", "")).strip():
-                top = [(t["token"], float(t["logprob"])) for t in tok.get("top_logprobs") or []]
-                top = top or [(tok["token"], float(tok["logprob"]))]
-                break
         usage = data.get("usage_metadata") or {}
         return Answer(
             content=content or None,
             refusal=extra.get("refusal") or meta.get("refusal"),
             finish_reason=meta.get("finish_reason"),
-            top_logprobs=top,
+            top_logprobs=first_token_top_logprobs(meta.get("logprobs")),
             payload=calls[0].get("args") if calls else None,
             tokens_in=usage.get("input_tokens"),
             tokens_out=usage.get("output_tokens"),

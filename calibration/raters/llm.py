@@ -126,6 +126,16 @@ class CallResult:
         return ""
 
 
+def first_token_top_logprobs(logprobs: dict | None) -> list[tuple[str, float]] | None:
+    """[(token, logprob), ...] of the first non-blank answer token, from an OpenAI-style `logprobs`
+    object (`{"content": [{"token", "logprob", "top_logprobs": [...]}, ...]}`); None when absent."""
+    for tok in (logprobs or {}).get("content") or []:
+        if str(tok.get("token", "")).strip():
+            top = [(t["token"], float(t["logprob"])) for t in tok.get("top_logprobs") or []]
+            return top or [(tok["token"], float(tok["logprob"]))]
+    return None
+
+
 def _strip_fence(text: str) -> str:
     m = re.fullmatch(r"\s*```(?:json)?\s*(.*?)\s*```\s*", text, re.S)
     return m.group(1) if m else text

@@ -19,7 +19,7 @@ import openai
 from calibration.models import Policy
 from calibration.raters.base import RaterConfig
 from calibration.raters.limits import InvalidResponse
-from calibration.raters.llm import TOP_LOGPROBS, YES_NO_MAX_TOKENS, Answer, LLMRater
+from calibration.raters.llm import TOP_LOGPROBS, YES_NO_MAX_TOKENS, Answer, LLMRater, first_token_top_logprobs
 from calibration.raters.prompts import PromptTemplate, response_schema
 
 
@@ -131,19 +131,12 @@ class OpenAIRater(LLMRater):
             raise InvalidResponse(f"no choices in the response: {body[:200]!r}")
         choice = choices[0]
         msg = choice.get("message") or {}
-        top = None
-        lp = choice.get("logprobs") or {}
-        for tok in lp.get("content") or []:
-            if str(tok.get("token", "")).strip():  # the first token that is not blank
-                top = [(t["token"], float(t["logprob"])) for t in tok.get("top_logprobs") or []]
-                top = top or [(tok["token"], float(tok["logprob"]))]
-                break
         usage = data.get("usage") or {}
         return Answer(
             content=msg.get("content"),
             refusal=msg.get("refusal"),
             finish_reason=choice.get("finish_reason"),
-            top_logprobs=top,
+            top_logprobs=first_token_top_logprobs(choice.get("logprobs")),
             tokens_in=usage.get("prompt_tokens"),
             tokens_out=usage.get("completion_tokens"),
         )
