@@ -135,6 +135,18 @@ def test_server_errors_and_dropped_connections_are_retried_then_reported(sqlite_
     assert len(sqlite_store.judgements("toy", round="r1")) == 4
 
 
+def test_a_200_with_an_unreadable_body_is_retried_and_kept(sqlite_store, fake_server):
+    add_set(sqlite_store, make_items(2))
+    fake_server.script("item-0000", fs.raw("<html>proxy error</html>"), fs.ok())
+    fake_server.script("item-0001", *[fs.raw('{"object": "chat.completion", "choices": []}')] * 2)
+    s = run_rater(
+        sqlite_store, "toy", config(fake_server.base_url, max_retries=1), round="r1", progress=False
+    )
+    assert (s.ok, s.errors) == (1, 1)
+    bad = _by_item(sqlite_store)["item-0001"]
+    assert "no choices" in bad.error and bad.raw_response == '{"object": "chat.completion", "choices": []}'
+
+
 def test_timeouts_and_slow_responses(sqlite_store, fake_server):
     add_set(sqlite_store, make_items(3))
     fake_server.script("item-0000", fs.hang(1.5), fs.ok())  # longer than the 0.5 s timeout, then fine

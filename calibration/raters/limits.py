@@ -91,6 +91,10 @@ class RateLimiter:
 class InvalidResponse(Exception):
     """A response whose body is not what the API promises (not JSON, no choices): worth a retry."""
 
+    def __init__(self, message: str, body: str | None = None):
+        super().__init__(message)
+        self.body = body
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -135,7 +139,7 @@ def describe_failure(exc: BaseException) -> Failure:
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return Failure(True, "timeout")
     if isinstance(exc, InvalidResponse):
-        return Failure(True, f"invalid response body: {exc}")
+        return Failure(True, f"invalid response body: {exc}", body=exc.body)
     name = type(exc).__name__
     response = getattr(exc, "response", None)
     status = getattr(exc, "status_code", None)

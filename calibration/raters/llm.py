@@ -223,6 +223,8 @@ class LLMRater(Rater):
     `_close`, `_payload`, `_send` and `_read`."""
 
     provider = "llm"
+    # Whether `timeout` must be enforced here (the OpenAI SDK enforces it per request itself).
+    enforce_timeout = True
 
     def __init__(self, config: RaterConfig, *, template: PromptTemplate | None = None):
         self.config = config
@@ -330,7 +332,8 @@ class LLMRater(Rater):
             async with ctx.semaphore:
                 t0 = time.perf_counter()
                 try:
-                    body = await asyncio.wait_for(self._send(payload), self.config.timeout * 1.5)
+                    timeout = self.config.timeout if self.enforce_timeout else None
+                    body = await asyncio.wait_for(self._send(payload), timeout)
                 finally:
                     latency[0] = (time.perf_counter() - t0) * 1000.0
             return body, self._read(body)  # an unreadable body raises here and is retried

@@ -27,6 +27,7 @@ class OpenAIRater(LLMRater):
     """`rate(items, policy)` with chat completions at `config.base_url`."""
 
     provider = "openai"
+    enforce_timeout = False  # the SDK's own per-request timeout (`timeout`) applies
 
     def __init__(
         self, config: RaterConfig, *, template: PromptTemplate | None = None, api_key: str | None = None
@@ -125,10 +126,10 @@ class OpenAIRater(LLMRater):
         try:
             data = json.loads(body)
         except json.JSONDecodeError as e:
-            raise InvalidResponse(f"not JSON ({e.msg}): {body[:200]!r}") from None
+            raise InvalidResponse(f"not JSON ({e.msg}): {body[:200]!r}", body=body) from None
         choices = data.get("choices") if isinstance(data, dict) else None
         if not choices or not isinstance(choices[0], dict):
-            raise InvalidResponse(f"no choices in the response: {body[:200]!r}")
+            raise InvalidResponse(f"no choices in the response: {body[:200]!r}", body=body)
         choice = choices[0]
         msg = choice.get("message") or {}
         usage = data.get("usage") or {}
