@@ -48,13 +48,9 @@ class AnswerError(ValueError):
 class RunStats:
     """Running totals for the progress bar and the run summary."""
 
-    calls: int = 0  # logical calls answered by the endpoint
-    cached_calls: int = 0
-    failed_calls: int = 0
     cost: float = 0.0  # spent in this run (cached answers cost nothing now)
     tokens_in: int = 0
     tokens_out: int = 0
-    ok: int = 0
     errors: int = 0
     cached_judgements: int = 0
 
@@ -299,7 +295,6 @@ class LLMRater(Rater):
         if hit is None and ctx.lookup is not None:
             hit = ctx.lookup(key)
         if hit is not None:
-            ctx.stats.cached_calls += 1
             return CallResult(
                 key=key, answer=self._read(hit["response"]), tokens_in=hit.get("tokens_in"),
                 tokens_out=hit.get("tokens_out"), cost=hit.get("cost"), latency_ms=hit.get("latency_ms"),
@@ -346,7 +341,6 @@ class LLMRater(Rater):
             "latency_ms": round(latency[0], 3), "attempts": out.attempts,
         }  # fmt: skip
         if out.failure is not None:
-            ctx.stats.failed_calls += 1
             err = out.failure.message
             if out.attempts > 1:
                 err = f"{err} (after {out.attempts} attempts: {'; '.join(out.failures or [])})"[:2000]
@@ -359,7 +353,6 @@ class LLMRater(Rater):
         ctx.limiter.settle(
             est, (answer.tokens_in or 0) + (answer.tokens_out or 0) if answer.tokens_in else None
         )
-        ctx.stats.calls += 1
         ctx.stats.cost += cost or 0.0
         ctx.stats.tokens_in += answer.tokens_in or 0
         ctx.stats.tokens_out += answer.tokens_out or 0

@@ -237,9 +237,7 @@ async def _run_async(
             judgement, from_cache = await rater.rate_item(ctx, item, policy)
             if from_cache:
                 stats.cached_judgements += 1
-            if judgement.status == "ok":
-                stats.ok += 1
-            else:
+            if judgement.status != "ok":
                 stats.errors += 1
             results.append(judgement)
             pending.append(judgement)
