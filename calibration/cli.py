@@ -229,7 +229,7 @@ def list_sets(db: DbOption = None) -> None:
 def demo(
     out: Annotated[Path | None, typer.Option(help="Folder for the demo store and outputs (default: a new temp folder)")] = None,
     llm: Annotated[bool, typer.Option(help="Also run the local LLM when the `local` extra is installed")] = True,
-    llm_items: Annotated[int, typer.Option(help="Items the local LLM classifies")] = 24,
+    llm_items: Annotated[int, typer.Option(help="Items the local LLM classifies")] = 12,
 ) -> None:
     """Offline tour: load the bundled golden set and ratings into a fresh store, rate, report."""
     from calibration.demo import run_demo

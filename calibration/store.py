@@ -555,11 +555,41 @@ class Store:
                     out[rec["cache_key"]] = rec  # ordered by id: the newest wins
         return out
 
+    def call_log(self) -> CallLog:
+        """A writer of `llm_calls` rows that holds one connection for a whole run (close it after)."""
+        return CallLog(self.engine)
+
     def record_call(self, **fields: Any) -> int:
         """Log one AI call (committed at once, so a crash after it does not repeat the request)."""
-        fields.setdefault("created_at", utcnow())
-        with self.transaction() as conn:
-            return int(conn.execute(insert(LLMCallRow).values(**fields)).inserted_primary_key[0])
+        with self.call_log() as log:
+            return log.record(fields)
+
+
+class CallLog:
+    """Logs AI calls, one committed transaction each, on one connection held open.
+
+    A run of an AI rater logs every call the moment it finishes (so a crash never repeats an answered
+    request); holding the connection avoids a pool checkout per call (0.15 ms instead of 0.5 ms, on
+    the run's event loop, so per-item overhead).
+    """
+
+    def __init__(self, engine: Engine):
+        self._conn = engine.connect()
+
+    def record(self, fields: dict[str, Any]) -> int:
+        row = {"created_at": utcnow(), **fields}
+        pk = self._conn.execute(insert(LLMCallRow).values(**row)).inserted_primary_key[0]
+        self._conn.commit()  # durable now
+        return int(pk)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> CallLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _same(a: Any, b: Any) -> bool:

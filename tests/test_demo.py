@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from calibration.demo import local_llm_available
+from calibration.raters.local import local_extra_installed
 
 
 def _run_demo(tmp_path, *extra):
@@ -40,7 +40,7 @@ def test_demo_loads_golden_set_and_reports_humans_and_baseline(tmp_path):
 
 @pytest.mark.llama
 @pytest.mark.skipif(
-    not local_llm_available() and not os.environ.get("CI"), reason="the `local` extra is not installed"
+    not local_extra_installed() and not os.environ.get("CI"), reason="the `local` extra is not installed"
 )
 def test_demo_with_local_llm(tmp_path):
     _, stdout, summary = _run_demo(tmp_path, "--llm-items", "12")

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from calibration.errors import StoreError
 from calibration.models import Item, Judgement
 from calibration.raters.base import Rater, RaterConfig, make_rater
 from calibration.raters.llm import CallContext, LLMRater, RunStats
-from calibration.schema import GoldenSetRow, ItemRow, LLMCallRow, RoundItemRow, RoundRow, utcnow
+from calibration.schema import GoldenSetRow, ItemRow, RoundItemRow, RoundRow
 from calibration.store import DEFAULT_ROUND, Store
 
 FLUSH_SECONDS = 2.0
@@ -78,22 +78,6 @@ def round_item_ids(store: Store, golden_set: str, round: str) -> tuple[list[str]
             .all()
         )
     return list(ids), row.state
-
-
-class CallLog:
-    """`Store.record_call` on one connection held for the run: the same row, one committed transaction
-    per call, without a pool checkout per call (0.15 ms instead of 0.5 ms; the run's event loop waits
-    for it, so it is per-item overhead)."""
-
-    def __init__(self, store: Store):
-        self._conn = store.engine.connect()
-
-    def record(self, rec: dict[str, Any]) -> None:
-        self._conn.execute(insert(LLMCallRow), [{"created_at": utcnow(), **rec}])
-        self._conn.commit()  # durable now: a crash after this line does not repeat the request
-
-    def close(self) -> None:
-        self._conn.close()
 
 
 def _progress(total: int, enabled: bool, label: str):
@@ -208,7 +192,7 @@ async def _run_async(
     show_progress: bool,
 ) -> list[Judgement]:
     config = rater.config
-    log = CallLog(store)
+    log = store.call_log()
     ctx = CallContext.for_config(
         config, cache=cache, lookup=store.cached_call, record=log.record, stats=stats
     )
