@@ -1,6 +1,6 @@
 """Coverage of the 95% intervals for Krippendorff's alpha and Gwet's AC1 on a known model.
 
-Run: python bench/agreement_coverage.py [--reps 4000] [--boot-reps 1000] [--scenario all]
+Run: python bench/agreement_coverage.py [--reps 4000] [--boot-reps 4000] [--scenario all]
 
 Generative model (exchangeable raters, so the population coefficients are well defined):
 each item has a true category T ~ pi; each of r raters reports T with probability theta and
@@ -75,7 +75,7 @@ SCENARIOS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description="coverage of alpha and AC1 intervals")
     parser.add_argument("--reps", type=int, default=4000)
-    parser.add_argument("--boot-reps", type=int, default=1000)
+    parser.add_argument("--boot-reps", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     args = parser.parse_args()

@@ -26,8 +26,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from calibration.models import Item, Judgement, Policy
-from calibration.presets import Preset, load_preset, sample_stratum
+from calibration.models import Item, Judgement, Policy  # noqa: E402 (after the sys.path line)
+from calibration.presets import Preset, load_preset, sample_stratum  # noqa: E402
 
 SEED = 0
 # name -> (sample size, how the strata are defined, in words)

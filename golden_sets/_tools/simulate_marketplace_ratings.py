@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from calibration.models import Item, Policy
+from calibration.models import Item, Policy  # noqa: E402 (after the sys.path line)
 
 SEED = 20240611
 AMBIGUOUS_AREAS = ("counterfeit", "fraud_offplatform", "health_claims")
