@@ -236,6 +236,8 @@ def demo(
 
     try:
         run_demo(out, console=console, llm=llm, llm_items=llm_items)
+    except FileNotFoundError as e:
+        fail(str(e), code=1)
     except InputError as e:
         fail_input(e)
     except StoreError as e:

@@ -159,3 +159,16 @@ def test_cli_import_hf_from_a_saved_dataset(tmp_path):
     bad = runner.invoke(app, ["import", "hf", str(tmp_path / "saved"), "--policy", str(MINI / "policy.yaml"),
                               "--name", "x", "--label-column", "nope", "--db", db])  # fmt: skip
     assert bad.exit_code == 2 and "no column 'nope'" in bad.output
+
+
+def test_unreachable_store_is_one_line_and_exit_1(tmp_path):
+    r = runner.invoke(app, ["sets", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none"])
+    assert r.exit_code == 1
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot open the store"), r.output
+
+
+def test_demo_without_bundled_golden_sets_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("CALIBRATE_GOLDEN_SETS", str(tmp_path / "nowhere"))
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--no-llm"])
+    assert r.exit_code == 1 and "bundled golden set 'marketplace' not found" in r.output
