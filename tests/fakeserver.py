@@ -13,11 +13,21 @@ end times, the prompt, the Authorization header and the outcome:
 `hold()` makes new responses wait; `drop_held()` closes those connections unanswered; `release()` lets
 them through. Run as a script (`python tests/fakeserver.py --latency 0.2`) it prints `PORT <n>` and
 serves, with `GET /_admin/log` (the log without bodies), `GET /_admin/stats`, `POST /_admin/reset`.
+
+The Batch API too: `POST /v1/files` (multipart upload), `GET /v1/files/{id}/content`, `POST /v1/batches`,
+`GET /v1/batches/{id}`. A batch is `validating`, then `in_progress`, then `completed` once it has been
+retrieved `batch_polls` times; its lines are then answered by the same scripted chat-completions logic
+(an `ok` action is an output line, a `status` action an error-file line, a `raw` action an output line
+written as is). `script_batch(status="expired", missing=(...))` makes the next batch end `expired` with
+the lines whose prompt contains one of `missing` in neither file. Batch lines are logged in `batch_log`,
+not in `log` (so `chat_requests()` counts online requests only).
 """
 
 from __future__ import annotations
 
 import argparse
+import email.parser
+import email.policy
 import hashlib
 import json
 import math
@@ -133,6 +143,12 @@ class FakeServer:
         self.httpd = _Server(("127.0.0.1", port), self._handler_class())
         self.port = self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
+        # Batch API state
+        self.files: dict[str, dict[str, Any]] = {}  # id -> {"content": bytes, "purpose", "filename"}
+        self.batches: dict[str, dict[str, Any]] = {}  # id -> the batch object (+ "_polls", "_outcome")
+        self.batch_log: list[dict[str, Any]] = []  # one entry per processed batch line
+        self.batch_polls = 2  # retrievals before a batch completes
+        self._batch_outcomes: list[dict[str, Any]] = []
 
     @property
     def base_url(self) -> str:
@@ -152,6 +168,186 @@ class FakeServer:
                 if actions and all(m in prompt for m in match):
                     return actions.pop(0)
         return self.responder(req)
+
+    def script_batch(self, status: str = "completed", missing: tuple[str, ...] = (),
+                     fail_message: str | None = None) -> None:  # fmt: skip
+        """The next created batch ends with `status` (`completed`, `expired`, `failed`, `cancelled`);
+        lines whose prompt contains one of `missing` are left out of the output and error files."""
+        with self._lock:
+            self._batch_outcomes.append(
+                {"status": status, "missing": tuple(missing), "message": fail_message}
+            )
+
+    def batch_creates(self) -> list[dict[str, Any]]:
+        """The `POST /v1/batches` requests received."""
+        with self._lock:
+            return [e for e in self.log if e["path"].rstrip("/").endswith("/batches")]
+
+    # ---- the Batch API -------------------------------------------------------------------------
+    def _new_file(self, content: bytes, purpose: str, filename: str) -> dict[str, Any]:
+        with self._lock:
+            fid = f"file-fake{len(self.files) + 1:04d}"
+            self.files[fid] = {"content": content, "purpose": purpose, "filename": filename}
+        return {"id": fid, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                "filename": filename, "purpose": purpose, "status": "processed"}  # fmt: skip
+
+    def _create_batch(self, req: dict) -> tuple[int, dict]:
+        fid = req.get("input_file_id")
+        if fid not in self.files:
+            return 404, {"error": {"message": f"no such file {fid!r}", "type": "invalid_request_error"}}
+        if req.get("endpoint") != "/v1/chat/completions" or req.get("completion_window") != "24h":
+            return 400, {
+                "error": {"message": "unsupported endpoint or window", "type": "invalid_request_error"}
+            }
+        with self._lock:
+            bid = f"batch_fake{len(self.batches) + 1:04d}"
+            outcome = (
+                self._batch_outcomes.pop(0)
+                if self._batch_outcomes
+                else {"status": "completed", "missing": (), "message": None}
+            )
+            n = len([ln for ln in self.files[fid]["content"].splitlines() if ln.strip()])
+            self.batches[bid] = {
+                "id": bid, "object": "batch", "endpoint": req["endpoint"], "errors": None,
+                "input_file_id": fid, "completion_window": "24h", "status": "validating",
+                "output_file_id": None, "error_file_id": None, "created_at": int(time.time()),
+                "in_progress_at": None, "expires_at": int(time.time()) + 86400, "completed_at": None,
+                "failed_at": None, "expired_at": None, "cancelled_at": None,
+                "request_counts": {"total": n, "completed": 0, "failed": 0},
+                "metadata": req.get("metadata"), "_polls": 0, "_outcome": outcome,
+            }  # fmt: skip
+            return 200, self._public_batch(self.batches[bid])
+
+    @staticmethod
+    def _public_batch(b: dict) -> dict:
+        return {k: v for k, v in b.items() if not k.startswith("_")}
+
+    def _retrieve_batch(self, bid: str) -> tuple[int, dict]:
+        with self._lock:
+            b = self.batches.get(bid)
+            if b is None:
+                return 404, {"error": {"message": f"no such batch {bid!r}", "type": "invalid_request_error"}}
+            if b["status"] in ("validating", "in_progress"):
+                b["_polls"] += 1
+                if b["_polls"] >= self.batch_polls:
+                    finish = True
+                else:
+                    b["status"] = "validating" if b["_polls"] == 0 else "in_progress"
+                    b["in_progress_at"] = b["in_progress_at"] or int(time.time())
+                    finish = False
+            else:
+                finish = False
+        if finish:
+            self._finish_batch(b)
+        with self._lock:
+            return 200, self._public_batch(b)
+
+    def _finish_batch(self, b: dict) -> None:
+        outcome = b["_outcome"]
+        if outcome["status"] == "failed":
+            with self._lock:
+                b.update(
+                    status="failed",
+                    failed_at=int(time.time()),
+                    errors={
+                        "object": "list",
+                        "data": [
+                            {
+                                "code": "invalid_file",
+                                "message": outcome["message"] or "scripted failure",
+                                "line": None,
+                            }
+                        ],
+                    },
+                )
+            return
+        out_lines: list[str] = []
+        err_lines: list[str] = []
+        for raw_line in self.files[b["input_file_id"]]["content"].decode("utf-8").splitlines():
+            if not raw_line.strip():
+                continue
+            line = json.loads(raw_line)
+            body = line.get("body") or {}
+            prompt = prompt_of(body)
+            entry = {"batch_id": b["id"], "custom_id": line.get("custom_id"), "prompt": prompt, "body": body}
+            if any(m in prompt for m in outcome["missing"]):
+                entry["outcome"] = "missing"
+            else:
+                action = self._next_action(body)
+                entry["action"] = action.kind
+                rid = f"req_{len(self.batch_log):06d}"
+                if action.kind == "status":
+                    try:
+                        err_body: Any = json.loads(action.body or "{}")
+                    except json.JSONDecodeError:
+                        err_body = action.body
+                    err_lines.append(json.dumps({"id": f"batch_req_{rid}", "custom_id": line.get("custom_id"),
+                        "response": {"status_code": action.status, "request_id": rid, "body": err_body},
+                        "error": None}))  # fmt: skip
+                    entry["outcome"] = "error"
+                elif action.kind == "raw":
+                    out_lines.append(action.body or "")
+                    entry["outcome"] = "raw"
+                else:
+                    out_lines.append(json.dumps({"id": f"batch_req_{rid}", "custom_id": line.get("custom_id"),
+                        "response": {"status_code": 200, "request_id": rid, "body": self._completion(body, action)},
+                        "error": None}))  # fmt: skip
+                    entry["outcome"] = "answered"
+            with self._lock:
+                self.batch_log.append(entry)
+        out_id = (
+            self._new_file(("\n".join(out_lines) + "\n").encode(), "batch_output", "out.jsonl")["id"]
+            if out_lines
+            else None
+        )
+        err_id = (
+            self._new_file(("\n".join(err_lines) + "\n").encode(), "batch_output", "err.jsonl")["id"]
+            if err_lines
+            else None
+        )
+        now = int(time.time())
+        status = outcome["status"]
+        with self._lock:
+            b.update(status=status, output_file_id=out_id, error_file_id=err_id,
+                     request_counts={"total": b["request_counts"]["total"], "completed": len(out_lines),
+                                     "failed": len(err_lines)})  # fmt: skip
+            b[
+                {"completed": "completed_at", "expired": "expired_at", "cancelled": "cancelled_at"}.get(
+                    status, "completed_at"
+                )
+            ] = now
+
+    def _batch_api(self, method: str, path: str, headers: Any, data: bytes) -> tuple[int, dict | bytes]:
+        """(status, JSON object or raw bytes) for a Batch API request."""
+        p = path.split("?")[0].rstrip("/")
+        if method == "POST" and p.endswith("/files"):
+            msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                b"Content-Type: " + headers.get("Content-Type", "").encode() + b"\r\n\r\n" + data
+            )
+            fields: dict[str, Any] = {}
+            filename = "upload.jsonl"
+            for part in msg.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                if part.get_filename():
+                    filename = part.get_filename()
+                fields[name] = part.get_payload(decode=True)
+            if "file" not in fields:
+                return 400, {"error": {"message": "no file part", "type": "invalid_request_error"}}
+            purpose = (fields.get("purpose") or b"").decode()
+            return 200, self._new_file(fields["file"], purpose, filename)
+        if method == "GET" and p.endswith("/content") and "/files/" in p:
+            fid = p.split("/files/")[1].split("/")[0]
+            f = self.files.get(fid)
+            return (200, f["content"]) if f else (404, {"error": {"message": f"no such file {fid!r}"}})
+        if method == "POST" and p.endswith("/batches"):
+            try:
+                req = json.loads(data or b"{}")
+            except json.JSONDecodeError:
+                return 400, {"error": {"message": "body is not JSON"}}
+            return self._create_batch(req)
+        if method == "GET" and "/batches/" in p:
+            return self._retrieve_batch(p.split("/batches/")[1].split("/")[0])
+        return 404, {"error": {"message": "not found"}}
 
     def hold(self) -> None:
         """Responses not yet written wait (requests keep arriving and are logged)."""
@@ -259,8 +455,22 @@ class FakeServer:
                 self.wfile.write(data)
                 self.wfile.flush()
 
+            def _batch(self, method: str, data: bytes) -> None:
+                code, out = server._batch_api(method, self.path, self.headers, data)
+                if isinstance(out, bytes):
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                    self.wfile.flush()
+                else:
+                    self._send(code, json.dumps(out))
+
             def do_GET(self) -> None:
-                if self.path.endswith("/models"):
+                if "/files" in self.path or "/batches" in self.path:
+                    self._batch("GET", b"")
+                elif self.path.endswith("/models"):
                     self._send(
                         200, json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]})
                     )
@@ -285,6 +495,20 @@ class FakeServer:
                 if self.path == "/_admin/reset":
                     server.reset()
                     self._send(200, "{}")
+                    return
+                if "/files" in self.path or "/batches" in self.path:
+                    body: Any = {}
+                    if "/batches" in self.path:
+                        try:
+                            body = json.loads(data or b"{}")
+                        except json.JSONDecodeError:
+                            body = {}
+                    with server._lock:
+                        server.log.append({"n": len(server.log), "t_start": time.time(), "t_end": time.time(),
+                                           "path": self.path, "body": body, "prompt": "", "prompt_key": None,
+                                           "auth": self.headers.get("Authorization"), "status": None,
+                                           "outcome": "answered"})  # fmt: skip
+                    self._batch("POST", data)
                     return
                 t_start = time.time()
                 try:

@@ -106,6 +106,9 @@ class RaterConfig(BaseModel):
     backoff_base: float = Field(1.0, ge=0)
     backoff_max: float = Field(60.0, ge=0)
     prices: Prices | None = None
+    # Batch API (`calibrate classify --batch`): the fraction taken off `prices` for batch calls
+    # (OpenAI charges half: 0.5). Not part of the cache key.
+    batch_discount: float = Field(0.5, ge=0, le=1)
     api_key_env: str | None = None
     # yes_no mode: ask for log-probabilities; the label given when an area is violated (default: the
     # most severe label), optionally per area; the P(yes) above which an area counts as violated.

@@ -39,6 +39,20 @@ def classify_command(
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Judge only the first N items", min=1)] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar")] = True,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Send the uncached requests through the OpenAI Batch API (json mode; same cache as online "
+            "runs); waits for the batch, and resumes it when run again after an interruption",
+        ),
+    ] = False,
+    poll_interval: Annotated[
+        float,
+        typer.Option(
+            "--poll-interval", help="--batch: seconds between status checks at first (then 1.5x)", min=0
+        ),
+    ] = 30.0,
 ) -> None:
     """Run an AI rater (LLM, LangChain model or baseline) over a golden set and store its judgements.
 
@@ -71,15 +85,29 @@ def classify_command(
             name = gs.name
         else:
             name = str(golden_set)
-        summary = run_rater(
-            store,
-            name,
-            config,
-            round=round or DEFAULT_ROUND,
-            progress=progress,
-            limit=limit,
-            rater=rater_impl,
-        )
+        if batch:
+            from calibration.raters.batch import run_batch
+
+            summary = run_batch(
+                store,
+                name,
+                config,
+                round=round or DEFAULT_ROUND,
+                limit=limit,
+                rater=rater_impl,
+                poll_interval=poll_interval,
+                status=(lambda msg: err_console.print(msg, markup=False)) if progress else None,
+            )
+        else:
+            summary = run_rater(
+                store,
+                name,
+                config,
+                round=round or DEFAULT_ROUND,
+                progress=progress,
+                limit=limit,
+                rater=rater_impl,
+            )
     except InputError as e:
         _fail_input(e)
     except StoreError as e:
