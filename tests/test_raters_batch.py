@@ -221,3 +221,21 @@ def test_cli_batch_flag(tmp_path, fake_server):
     bad.write_text(cfg.read_text() + "template: area_yes_no.j2\n")
     r = CliRunner().invoke(app, [*args[:3], str(bad), *args[4:]])
     assert r.exit_code == 2 and "yes_no" in r.output
+
+
+def test_ctrl_c_while_polling_then_the_rerun_polls_the_same_batch(sqlite_store, fake_server):
+    store = sqlite_store
+    add_set(store, make_items(5))
+    cfg = config(fake_server.base_url)
+    fake_server.batch_polls = 3
+
+    def interrupt(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _batch(store, fake_server, cfg, sleep=interrupt)
+    assert len(fake_server.batch_creates()) == 1
+    assert len([c for c in _calls(store) if c["status"] == STATE_OPEN]) == 1
+    s = _batch(store, fake_server, cfg)
+    assert (s.ok, s.errors) == (5, 0) and len(fake_server.batch_creates()) == 1
+    assert len(fake_server.batch_log) == 5
