@@ -32,12 +32,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from calibration.errors import InputError, StoreError
+from calibration.errors import InputError
 from calibration.models import Item, Judgement, Policy, sha256_json
 from calibration.raters.base import RaterConfig, make_rater
 from calibration.raters.limits import InvalidResponse
 from calibration.raters.llm import CallContext, CallResult, RunStats, _public_url
-from calibration.raters.runner import RunSummary, _store_config, round_item_ids
+from calibration.raters.runner import RunSummary, _store_config, items_to_judge, plan_items
 from calibration.schema import LLMCallRow
 from calibration.store import DEFAULT_ROUND, Store
 
@@ -103,21 +103,11 @@ def run_batch(
             "use a json-mode template or run without --batch",
         )  # fmt: skip
 
-    gs = store.golden_set(golden_set_name)
+    gs, items, round_state = plan_items(store, golden_set_name, round, limit)
     policy = gs.policy
-    in_round, round_state = round_item_ids(store, golden_set_name, round)
-    if round_state == "closed":
-        raise StoreError(
-            f"round {round!r} of {golden_set_name!r} is closed; judgements cannot be added to it"
-        )
-    items = gs.items if in_round is None else [it for it in gs.items if it.item_id in set(in_round)]
-    if limit is not None:
-        items = items[: max(0, limit)]
     rater.check_policy(policy)
     summary = RunSummary(rater_id=config.id, golden_set=golden_set_name, round=round, total=len(items))
-    existing = store.judgements(golden_set_name, round=round, raters=[config.id]) if round_state else []
-    done = {j.item_id for j in existing if j.status == "ok" and j.sample == 0}
-    todo = [it for it in items if it.item_id not in done]
+    todo = items_to_judge(store, golden_set_name, round, round_state, config.id, items)
     summary.skipped = len(items) - len(todo)
 
     # The requests, rendered as online: same payload, same cache key.

@@ -107,6 +107,32 @@ def _progress(total: int, enabled: bool, label: str):
     return progress, task
 
 
+def plan_items(
+    store: Store, golden_set_name: str, round: str, limit: int | None
+) -> tuple[Any, list[Item], str | None]:
+    """(golden set, the items a run covers, round state): the round's sample if the round exists, the
+    first `limit` of them if given. A closed round is refused before any work."""
+    gs = store.golden_set(golden_set_name)
+    in_round, state = round_item_ids(store, golden_set_name, round)
+    if state == "closed":
+        raise StoreError(
+            f"round {round!r} of {golden_set_name!r} is closed; judgements cannot be added to it"
+        )
+    items = gs.items if in_round is None else [it for it in gs.items if it.item_id in set(in_round)]
+    if limit is not None:
+        items = items[: max(0, limit)]
+    return gs, items, state
+
+
+def items_to_judge(
+    store: Store, golden_set_name: str, round: str, state: str | None, rater_id: str, items: list[Item]
+) -> list[Item]:
+    """The items without an `ok` judgement from this rater in this round (errors are tried again)."""
+    existing = store.judgements(golden_set_name, round=round, raters=[rater_id]) if state else []
+    done = {j.item_id for j in existing if j.status == "ok" and j.sample == 0}
+    return [it for it in items if it.item_id not in done]
+
+
 def run_rater(
     store: Store,
     golden_set_name: str,
@@ -120,15 +146,7 @@ def run_rater(
     """Judge the items of a stored golden set (those of the round's sample if the round exists; the
     first `limit` of them if given) with the rater `config` describes, and store the judgements."""
     t0 = time.perf_counter()
-    gs = store.golden_set(golden_set_name)
-    in_round, state = round_item_ids(store, golden_set_name, round)
-    if state == "closed":
-        raise StoreError(
-            f"round {round!r} of {golden_set_name!r} is closed; judgements cannot be added to it"
-        )
-    items = gs.items if in_round is None else [it for it in gs.items if it.item_id in set(in_round)]
-    if limit is not None:
-        items = items[: max(0, limit)]
+    gs, items, state = plan_items(store, golden_set_name, round, limit)
     rater = rater or make_rater(config)
     summary = RunSummary(rater_id=config.id, golden_set=golden_set_name, round=round, total=len(items))
     rater_configs = {config.id: _store_config(config, rater)}
@@ -145,9 +163,7 @@ def run_rater(
         return summary
 
     rater.check_policy(gs.policy)
-    existing = store.judgements(golden_set_name, round=round, raters=[config.id]) if state else []
-    done = {j.item_id for j in existing if j.status == "ok" and j.sample == 0}
-    todo = [it for it in items if it.item_id not in done]
+    todo = items_to_judge(store, golden_set_name, round, state, config.id, items)
     summary.skipped = len(items) - len(todo)
     keys = [k for it in todo for k in rater.planned_keys(it, gs.policy)]
     cache = store.cached_calls(keys) if keys else {}
