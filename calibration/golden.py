@@ -7,11 +7,7 @@ the file, the line (the row for Parquet), the field and what was expected.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +18,7 @@ from calibration.errors import InputError, Issue
 from calibration.models import Item, Policy
 from calibration.policy import load_policy
 from calibration.store import GoldenSet
-from calibration.textio import read_text
+from calibration.textio import iter_csv, iter_jsonl, iter_parquet, read_text
 
 __all__ = [
     "GoldenSet",
@@ -102,67 +98,6 @@ def _record_from_flat(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _iter_jsonl(path: str, text: str) -> Iterable[tuple[int, Any, Issue | None]]:
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line), None
-        except json.JSONDecodeError as e:
-            hint = " (the line looks truncated)" if e.pos >= len(line.rstrip()) - 1 else ""
-            yield lineno, None, Issue(path, lineno, None, f"invalid JSON: {e.msg} at column {e.colno}{hint}")
-
-
-def _iter_csv(path: str, text: str, required: Iterable[str]) -> Iterable[tuple[int, Any, Issue | None]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = reader.fieldnames or []
-    except csv.Error as e:
-        yield 1, None, Issue(path, 1, None, f"unreadable CSV header: {e}")
-        return
-    missing = [c for c in required if c not in header]
-    if missing:
-        yield 1, None, Issue(
-            path, 1, missing[0], f"CSV header lacks column(s) {', '.join(missing)}; found {', '.join(header)}"
-        )
-        return
-    dup = [c for c, n in Counter(header).items() if n > 1]
-    if dup:
-        yield 1, None, Issue(path, 1, dup[0], "column appears twice in the CSV header; expected it once")
-        return
-    try:
-        for row in reader:
-            if None in row:
-                yield reader.line_num, None, Issue(
-                    path, reader.line_num, None, f"row has more fields than the header's {len(header)}"
-                )
-                continue
-            if any(v is None for v in row.values()):
-                yield reader.line_num, None, Issue(
-                    path, reader.line_num, None, f"row has fewer fields than the header's {len(header)}"
-                )
-                continue
-            yield reader.line_num, row, None
-    except csv.Error as e:
-        yield reader.line_num, None, Issue(path, reader.line_num, None, f"malformed CSV: {e}")
-
-
-def _iter_parquet(path: str, required: Iterable[str]) -> Iterable[tuple[int, Any, Issue | None]]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for a broken file
-        yield 0, None, Issue(path, 0, None, f"not a readable Parquet file: {e}")
-        return
-    missing = [c for c in required if c not in table.column_names]
-    if missing:
-        yield 0, None, Issue(path, 0, missing[0], f"Parquet file lacks column(s) {', '.join(missing)}")
-        return
-    for row_no, rec in enumerate(table.to_pylist(), start=1):
-        yield row_no, rec, None
-
-
 def read_items(path: str | Path) -> ParsedItems:
     """Parse an items file (`.jsonl`, `.csv` or `.parquet`). Raises `InputError` listing every bad line."""
     p = Path(path)
@@ -173,15 +108,15 @@ def read_items(path: str | Path) -> ParsedItems:
     if suffix == ".parquet":
         if not p.exists():
             raise InputError.at(path, 0, None, "file not found")
-        rows = _iter_parquet(spath, ("item_id", "text"))
+        rows = iter_parquet(spath, ("item_id", "text"))
         flat = True
     else:
         text = read_text(p)
         if suffix == ".jsonl":
-            rows = _iter_jsonl(spath, text)
+            rows = iter_jsonl(spath, text)
             flat = False
         else:
-            rows = _iter_csv(spath, text, ("item_id", "text"))
+            rows = iter_csv(spath, text, ("item_id", "text"))
             flat = True
     parsed = ParsedItems(spath, [], [])
     errors: list[Issue] = []

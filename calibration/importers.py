@@ -18,14 +18,11 @@ from pydantic import ValidationError
 from calibration.errors import InputError, Issue
 from calibration.golden import (
     MAX_ERRORS,
-    _iter_csv,
-    _iter_jsonl,
-    _iter_parquet,
     _pydantic_issues,
     _split_list,
 )
 from calibration.models import Gold, Item, Judgement, Policy
-from calibration.textio import read_text
+from calibration.textio import iter_csv, iter_jsonl, iter_parquet, read_text
 
 RATING_SUFFIXES = (".csv", ".jsonl", ".parquet")
 LONG_REQUIRED = ("item_id", "rater_id", "label")
@@ -35,13 +32,13 @@ LONG_OPTIONAL = ("areas", "confidence", "rationale", "rater_kind", "sample")
 def _rows(path: Path, required: Sequence[str]) -> Iterable[tuple[int, Any, Issue | None]]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _iter_csv(str(path), read_text(path), required)
+        return iter_csv(str(path), read_text(path), required)
     if suffix == ".jsonl":
-        return _iter_jsonl(str(path), read_text(path))
+        return iter_jsonl(str(path), read_text(path))
     if suffix == ".parquet":
         if not path.exists():
             raise InputError.at(path, 0, None, "file not found")
-        return _iter_parquet(str(path), required)
+        return iter_parquet(str(path), required)
     raise InputError.at(path, 0, None, f"unsupported ratings file type {suffix!r}; expected .csv, .jsonl or .parquet")
 
 

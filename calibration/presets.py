@@ -23,10 +23,8 @@ remainder goes to the strata first in name order), and the items of each stratum
 from __future__ import annotations
 
 import io
-import json
 import random
 import re
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from pydantic import ValidationError
 
 from calibration.errors import InputError, Issue
 from calibration.models import Area, Gold, Item, Judgement, Policy
+from calibration.textio import iter_jsonl, read_text
 
 __all__ = [
     "PRESETS",
@@ -91,58 +90,18 @@ def _data_file(folder: Path, stem: str) -> Path:
     raise InputError.at(gz, 0, None, f"file not found (expected {gz.name} or {plain.name} in {folder})")
 
 
-def _gunzip(raw: bytes) -> tuple[bytes, str | None]:
-    """Decompress all gzip members; keep what was decoded before a truncation or corruption."""
-    out: list[bytes] = []
-    data = raw
-    while data:
-        d = zlib.decompressobj(wbits=31)
-        try:
-            out.append(d.decompress(data))
-        except zlib.error as exc:
-            return b"".join(out), f"gzip data is corrupt ({exc})"
-        if not d.eof:
-            return b"".join(out), "gzip data ends early: the file is truncated"
-        data = d.unused_data
-    return b"".join(out), None
-
-
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError.at(path, 0, None, f"cannot read file: {exc.strerror or exc}") from exc
-    if raw[:2] == b"\x1f\x8b":
-        raw, problem = _gunzip(raw)
-        if problem:
-            # The line the damage is on: one past the last complete line that could be decoded.
-            raise InputError.at(path, raw.count(b"\n") + 1, None, problem)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError.at(path, line, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-
-
 def _read_jsonl(path: Path, issues: list[Issue]) -> list[tuple[int, dict[str, Any]]]:
     """The JSON objects of the file with their line numbers; bad lines go to `issues` (checked by the caller
     together with the field checks, so one run reports both)."""
     rows: list[tuple[int, dict[str, Any]]] = []
     start = len(issues)
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            issues.append(Issue(str(path), lineno, None, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+    for lineno, obj, issue in iter_jsonl(str(path), read_text(path)):
+        if issue is not None:
+            issues.append(issue)
+        elif isinstance(obj, dict):
+            rows.append((lineno, obj))
         else:
-            if isinstance(obj, dict):
-                rows.append((lineno, obj))
-            else:
-                issues.append(
-                    Issue(str(path), lineno, None, f"expected a JSON object, got {type(obj).__name__}")
-                )
+            issues.append(Issue(str(path), lineno, None, f"expected a JSON object, got {type(obj).__name__}"))
         if len(issues) - start >= _MAX_ISSUES:
             break
     if not rows and len(issues) == start:
@@ -151,7 +110,7 @@ def _read_jsonl(path: Path, issues: list[Issue]) -> list[tuple[int, dict[str, An
 
 
 def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
-    text = _read_text(path)
+    text = read_text(path)
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError as exc:
