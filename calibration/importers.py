@@ -29,49 +29,57 @@ LONG_REQUIRED = ("item_id", "rater_id", "label")
 LONG_OPTIONAL = ("areas", "confidence", "rationale", "rater_kind", "sample")
 
 
-def _rows(path: Path, required: Sequence[str]) -> Iterable[tuple[int, Any, Issue | None]]:
+def _text(path: Path) -> str | None:
+    """The file's text for the text formats (read once per import), None for Parquet."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return iter_csv(str(path), read_text(path), required)
-    if suffix == ".jsonl":
-        return iter_jsonl(str(path), read_text(path))
+    if suffix in (".csv", ".jsonl"):
+        return read_text(path)
     if suffix == ".parquet":
-        if not path.exists():
-            raise InputError.at(path, 0, None, "file not found")
-        return iter_parquet(str(path), required)
+        return None
     raise InputError.at(path, 0, None, f"unsupported ratings file type {suffix!r}; expected .csv, .jsonl or .parquet")
 
 
-def _header(path: Path) -> list[str]:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        first = read_text(path).splitlines()[0]
-        import csv
+def _rows(path: Path, text: str | None, required: Sequence[str]) -> Iterable[tuple[int, Any, Issue | None]]:
+    if text is None:  # Parquet
+        if not path.exists():
+            raise InputError.at(path, 0, None, "file not found")
+        return iter_parquet(str(path), required)
+    if path.suffix.lower() == ".csv":
+        return iter_csv(str(path), text, required)
+    return iter_jsonl(str(path), text)
 
-        return next(csv.reader([first]))
-    if suffix == ".jsonl":
-        for line in read_text(path).splitlines():
-            if line.strip():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    return []
-                return list(rec) if isinstance(rec, dict) else []
-        return []
-    if suffix == ".parquet":
+
+def _header(path: Path, text: str | None) -> list[str]:
+    if text is None:  # Parquet
         import pyarrow.parquet as pq
 
         try:
             return list(pq.read_schema(path).names)
         except Exception as e:
             raise InputError.at(path, 0, None, f"not a readable Parquet file: {e}") from None
-    raise InputError.at(path, 0, None, f"unsupported ratings file type {suffix!r}; expected .csv, .jsonl or .parquet")
+    if path.suffix.lower() == ".csv":
+        import csv
+
+        return next(csv.reader([text.splitlines()[0]]))
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                return []  # the record iterator reports the bad line
+            return list(rec) if isinstance(rec, dict) else []
+    return []
+
+
+def _layout(columns: list[str]) -> str:
+    """'long' when there is a rater_id column (its other required columns are then checked), else 'wide'."""
+    return "long" if "rater_id" in columns else "wide"
 
 
 def detect_layout(path: str | Path) -> str:
-    """'long' when the file has a rater_id column (its other required columns are then checked), else 'wide'."""
-    cols = _header(Path(path))
-    return "long" if "rater_id" in cols else "wide"
+    """The layout of a ratings file, from its header."""
+    path = Path(path)
+    return _layout(_header(path, _text(path)))
 
 
 def _as_text(v: Any) -> str:
@@ -93,7 +101,8 @@ def read_ratings(
     """Parse a ratings file into judgements, validated against the policy and the items. All or nothing."""
     p = Path(path)
     spath = str(path)
-    layout = layout or detect_layout(p)
+    text = _text(p)
+    layout = layout or _layout(_header(p, text))
     if layout not in ("long", "wide"):
         raise ValueError(f"layout must be 'long' or 'wide', not {layout!r}")
     known_items = set(item_ids)
@@ -133,7 +142,7 @@ def read_ratings(
             out.append(j)
 
     if layout == "long":
-        for line, rec, issue in _rows(p, LONG_REQUIRED):
+        for line, rec, issue in _rows(p, text, LONG_REQUIRED):
             if issue is not None:
                 errors.append(issue)
             elif not isinstance(rec, dict):
@@ -147,7 +156,7 @@ def read_ratings(
             if len(errors) >= MAX_ERRORS:
                 break
     else:
-        for line, rec, issue in _rows(p, ("item_id",)):
+        for line, rec, issue in _rows(p, text, ("item_id",)):
             if issue is not None:
                 errors.append(issue)
                 continue
