@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, literal, select, update
 from sqlalchemy.engine import make_url
 
 from calibration.errors import StoreError
@@ -341,7 +341,7 @@ class Store:
         conn.execute(
             insert(RoundItemRow).from_select(
                 ["round_pk", "item_pk"],
-                select(func.cast(pk, ItemRow.id.type).label("round_pk"), ItemRow.id).where(
+                select(literal(pk, ItemRow.id.type).label("round_pk"), ItemRow.id).where(
                     ItemRow.golden_set_pk == set_pk
                 ),
             )
@@ -593,8 +593,11 @@ class CallLog:
 
 
 def _same(a: Any, b: Any) -> bool:
+    """Stored value equals new value (floats within rounding; JSON lists compare with tuples)."""
+    if a is None or b is None:
+        return a is None and b is None
     if isinstance(a, float) or isinstance(b, float):
-        return a is not None and b is not None and abs(float(a) - float(b)) < 1e-12 or (a is None and b is None)
+        return abs(float(a) - float(b)) < 1e-12
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return list(a) == list(b)
     return a == b
